@@ -1,0 +1,73 @@
+# pyxring — build, test, demo, benchmarks.
+#   make        build everything in place (Cython extensions, XDP program, kernel module)
+#   make demo   set up a fresh Debian 12 machine and run the built-in demo capture
+#   make test   set up a fresh Debian 12 machine and run the whole test suite
+#   make bench  run the benchmarks beside tcpdump & co. (results in bench/results/)
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SYSPY ?= /usr/bin/python3
+BUILD := build
+APT_STAMP := $(BUILD)/.apt-$(shell cksum < apt-packages.txt | cut -d' ' -f1)
+PIP_STAMP := $(VENV)/.pip-$(shell cksum < requirements.txt | cut -d' ' -f1)
+PYX := $(shell find pyxring -name '*.pyx' -o -name '*.pxd' -o -name '*.h' -o -name '*_helpers.c') \
+       $(wildcard xdp_prog/*.h) $(wildcard kmod/*.h) setup.py
+PYTEST_ARGS ?=
+
+.PHONY: all setup build xdp kmod test demo kmod-test bench clean
+
+all: build xdp kmod
+
+# --- set-up: apt packages, then a virtual environment with the pip packages ---
+$(APT_STAMP): apt-packages.txt
+	@mkdir -p $(BUILD)
+	@pkgs=$$(grep -v '^#' apt-packages.txt | xargs); \
+	if dpkg-query -W -f='$${Status}\n' $$pkgs 2>/dev/null | grep -qv 'install ok installed' \
+	   || [ $$(dpkg-query -W -f='$${Status}\n' $$pkgs 2>/dev/null | wc -l) -ne $$(echo $$pkgs | wc -w) ]; then \
+	  echo "setup: installing Debian packages"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null; \
+	fi
+	@touch $@
+
+$(PIP_STAMP): $(APT_STAMP) requirements.txt
+	@[ -x $(PY) ] || $(SYSPY) -m venv --system-site-packages $(VENV)
+	@echo "setup: installing Python packages into $(VENV)"
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+setup: $(PIP_STAMP)
+
+# --- build ---
+$(BUILD)/.ext-stamp: $(PIP_STAMP) $(PYX)
+	@$(PY) setup.py -q build_ext --inplace -j 2 2>&1 | grep -v -E '^(Compiling|\[|warning: .*Cython)' || true
+	@$(PY) -c 'import pyxring._core' || { echo "build: Cython extensions failed"; exit 1; }
+	@touch $@
+
+build: $(BUILD)/.ext-stamp
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . >/dev/null 2>&1 || true
+
+xdp: $(APT_STAMP)
+	@if [ -f xdp_prog/Makefile ]; then $(MAKE) -s -C xdp_prog; fi
+
+kmod: $(APT_STAMP)
+	@if [ -f kmod/Makefile ]; then $(MAKE) -s -C kmod; fi
+
+# --- the two commands of the README ---
+demo: build xdp
+	$(PY) -m pyxring demo
+
+test: build xdp kmod
+	$(PY) -m pytest -ra $(PYTEST_ARGS) tests
+
+kmod-test: build kmod
+	$(PY) -m pytest -ra $(PYTEST_ARGS) tests/test_kmod_qemu.py
+
+bench: build xdp
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+clean:
+	rm -rf $(BUILD) pyxring/*.so pyxring/*/*.so pyxring/*.c pyxring/*/*.c *.egg-info
+	@if [ -f xdp_prog/Makefile ]; then $(MAKE) -s -C xdp_prog clean; fi
+	@if [ -f kmod/Makefile ]; then $(MAKE) -s -C kmod clean; fi

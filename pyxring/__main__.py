@@ -1,0 +1,5 @@
+import sys
+
+from pyxring.cli import main
+
+sys.exit(main())
