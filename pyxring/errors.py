@@ -1,0 +1,51 @@
+"""pyxring's exceptions, and the one place that turns errno into them.
+
+Every message names what was at fault (the interface, the file, the
+parameter) so the CLI can print it as one line.
+"""
+import errno as _errno
+import os
+
+
+class PyxringError(Exception):
+    """Base class; ``str(exc)`` is a complete one-line message."""
+
+
+class ConfigError(PyxringError, ValueError):
+    """A parameter is out of range or inconsistent (a usage error)."""
+
+
+class InterfaceError(PyxringError):
+    """The interface does not exist, is down, or can't be used."""
+
+
+class PermissionDenied(PyxringError, PermissionError):
+    """The operation needs root or a capability."""
+
+
+class ResourceBusy(PyxringError):
+    """Someone else holds the interface, queue or device."""
+
+
+class BackendUnavailable(PyxringError):
+    """The requested backend can't run here (kernel, driver, missing module)."""
+
+
+def raise_errno(err, what, hint=""):
+    """Raise the exception for ``err`` (an errno) while doing ``what``
+    (e.g. "binding AF_PACKET socket to veth0")."""
+    text = os.strerror(err)
+    msg = f"{what}: {text}"
+    if hint:
+        msg += f" ({hint})"
+    if err in (_errno.EPERM, _errno.EACCES):
+        raise PermissionDenied(msg + ("" if hint else " (run as root or grant CAP_NET_RAW/CAP_NET_ADMIN)"))
+    if err in (_errno.ENODEV, _errno.ENXIO):
+        raise InterfaceError(msg)
+    if err == _errno.ENETDOWN:
+        raise InterfaceError(msg)
+    if err == _errno.EBUSY:
+        raise ResourceBusy(msg)
+    if err == _errno.EINVAL:
+        raise ConfigError(msg)
+    raise PyxringError(msg)
