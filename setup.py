@@ -20,7 +20,7 @@ def extensions():
         name = pyx[:-4].replace(os.sep, ".")
         exts.append(Extension(
             name, [pyx],
-            include_dirs=[os.path.join(HERE, "xdp_prog"), os.path.join(HERE, "kmod")],
+            include_dirs=[HERE, os.path.join(HERE, "xdp_prog"), os.path.join(HERE, "kmod")],
             extra_compile_args=["-O2", "-Wno-unused-function"],
         ))
     return cythonize(exts, language_level=3, nthreads=2,
