@@ -9,7 +9,7 @@ from libc.string cimport memcpy
 
 from pyxring.includes.posix_io cimport now_realtime_ns
 
-DEF_BATCH_CAPACITY = 256
+
 
 
 cdef class Batch:
