@@ -30,6 +30,8 @@ ctypedef struct pkt_desc:
 
 cdef class Source
 
+cdef class Batch
+
 cdef class Batch:
     cdef pkt_desc *descs
     cdef Py_ssize_t count
@@ -46,6 +48,10 @@ cdef class Batch:
         self.count += 1
         return d
     cpdef release(self)
+
+cdef class Packet:
+    cdef pkt_desc d
+    cdef Batch batch
 
 cdef class Source:
     """Base class of every backend (TPACKET_V3, AF_XDP, myring)."""

@@ -90,15 +90,12 @@ cdef class Batch:
 
 
 @cython.freelist(512)
-@cython.final
 cdef class Packet:
     """One captured frame.
 
     ``data`` is a read-only memoryview into the ring, valid until the packet's
     batch is released; ``copy()`` returns ``bytes`` that stay valid.
     """
-    cdef pkt_desc d
-    cdef Batch batch
 
     def __getbuffer__(self, Py_buffer *view, int flags):
         if flags & PyBUF_WRITABLE:
