@@ -1,27 +1,45 @@
 """pyxring: fast packet capture for Python.
 
+    import pyxring
     with pyxring.capture("veth0", filter="udp") as cap:
         for pkt in cap:
-            ...
+            print(pkt.ts_ns, pkt.wirelen, bytes(pkt.data[:14]).hex())
 
-Backends (AF_PACKET TPACKET_V3, AF_XDP, the myring device) are loaded only
+Backends (AF_PACKET TPACKET_V3, AF_XDP, the myring device) are imported only
 when used, so ``import pyxring`` stays cheap.
 """
 __version__ = "0.1.0"
 
-__all__ = ["capture", "open_writer", "open_reader", "PyxringError", "Capture"]
+__all__ = ["capture", "open_writer", "open_reader", "PyxringError"]
+
+
+def capture(iface, *, filter=None, snaplen=262144, promisc=True, direction="inout",
+            backend="auto", **backend_options):
+    """Open a capture on ``iface`` and return its source: iterate it per
+    packet (``for pkt in cap``) or per batch (``for batch in cap.batches()``),
+    read ``cap.stats()``, and close it (it is a context manager).
+
+    ``filter`` is a tcpdump expression that runs in the kernel; ``backend``
+    is ``"auto"``, ``"tpacket"``, ``"xdp"`` or ``"myring"``.
+    """
+    from pyxring.backends import open_capture
+    return open_capture(iface, filter=filter, snaplen=snaplen, promisc=promisc,
+                        direction=direction, backend=backend, **backend_options)
+
+
+def open_writer(path, format="pcapng", **kwargs):
+    """Open a pcap/pcapng file for writing (see ``pyxring.writers``)."""
+    from pyxring.writers import open_writer as _open_writer
+    return _open_writer(path, format, **kwargs)
+
+
+def open_reader(path):
+    """Open a pcap/pcapng file for reading (see ``pyxring.reader``)."""
+    from pyxring.reader import open_reader as _open_reader
+    return _open_reader(path)
 
 
 def __getattr__(name):
-    if name in ("capture", "Capture"):
-        from pyxring import capture as _capture_mod
-        return getattr(_capture_mod, {"capture": "open_capture"}.get(name, name))
-    if name == "open_writer":
-        from pyxring.writers import open_writer
-        return open_writer
-    if name == "open_reader":
-        from pyxring.reader import open_reader
-        return open_reader
     if name == "PyxringError":
         from pyxring.errors import PyxringError
         return PyxringError

@@ -60,8 +60,10 @@ cdef class Source:
     cdef readonly unsigned int snaplen
     cdef readonly bint closed
     cdef public int exports         # outstanding buffer exports into the ring
+    cdef readonly unsigned long long delivered   # packets handed to the user
     cdef Batch _spare               # a released batch kept for reuse
     cdef Batch new_batch(self)
+    cdef Py_ssize_t next_batch(self, Batch batch, int timeout_ms) except -1
     # Fill ``batch`` with what is ready, waiting up to ``timeout_ms`` (-1:
     # forever, 0: no wait).  Returns the number of packets, 0 on timeout.
     cdef Py_ssize_t fill_batch(self, Batch batch, int timeout_ms) except -1

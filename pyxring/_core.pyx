@@ -58,6 +58,13 @@ cdef class Batch:
     def __len__(self):
         return self.count
 
+    def truncate(self, Py_ssize_t n):
+        """Keep only the first ``n`` packets (the rest are discarded when
+        the batch is released), e.g. to stop at an exact packet count."""
+        if 0 <= n < self.count:
+            self.source.delivered -= self.count - n
+            self.count = n
+
     def __getitem__(self, Py_ssize_t i):
         if i < 0:
             i += self.count
@@ -200,6 +207,7 @@ cdef class Source:
         self.snaplen = 262144
         self.closed = False
         self.exports = 0
+        self.delivered = 0
         self._spare = None
 
     cdef Batch new_batch(self):
@@ -214,6 +222,17 @@ cdef class Source:
     cdef Py_ssize_t fill_batch(self, Batch batch, int timeout_ms) except -1:
         raise NotImplementedError
 
+    cdef Py_ssize_t next_batch(self, Batch batch, int timeout_ms) except -1:
+        cdef Py_ssize_t n
+        batch.released = False
+        try:
+            n = self.fill_batch(batch, timeout_ms)
+        except BaseException:
+            batch.release()
+            raise
+        self.delivered += n
+        return n
+
     cdef int release_batch(self, Batch batch) except -1:
         return 0
 
@@ -223,13 +242,28 @@ cdef class Source:
         if self.closed:
             raise ValueError(f"capture on {self.name} is closed")
         cdef Batch b = self.new_batch()
-        b.released = False
-        try:
-            self.fill_batch(b, timeout_ms)
-        except BaseException:
-            b.release()
-            raise
+        self.next_batch(b, timeout_ms)
         return b
+
+    def batches(self, int timeout_ms=100, bint skip_empty=True):
+        """Yield batches until the source is closed; each batch is released
+        when the loop asks for the next one."""
+        cdef Batch b
+        while not self.closed:
+            b = self.batch(timeout_ms)
+            if b.count == 0 and skip_empty:
+                b.release()
+                if PyErr_CheckSignals() < 0:
+                    raise
+                continue
+            try:
+                yield b
+            finally:
+                b.release()
+
+    def __iter__(self):
+        """Per-packet iteration (packets valid until the next batch)."""
+        return PacketIter(self, 100)
 
     def packets(self, int timeout_ms=100):
         """Per-packet iterator; each batch is released when the iterator
@@ -278,12 +312,7 @@ cdef class PacketIter:
             if self.source.closed:
                 raise StopIteration
             b = self.source.new_batch()
-            b.released = False
-            try:
-                self.source.fill_batch(b, self.timeout_ms)
-            except BaseException:
-                b.release()
-                raise
+            self.source.next_batch(b, self.timeout_ms)
             self.cur = b
             self.idx = 0
             if b.count == 0:

@@ -7,7 +7,8 @@ starts from exactly what tcpdump would run.
 """
 from libc.string cimport memset
 from pyxring.includes.pcap cimport (
-    pcap_t, bpf_program, bpf_insn, pcap_pkthdr, pcap_open_dead, pcap_compile,
+    pcap_create, pcap_set_snaplen, pcap_set_buffer_size, pcap_set_immediate_mode, pcap_activate,
+    PCAP_ERRBUF_SIZE, pcap_t, bpf_program, bpf_insn, pcap_pkthdr, pcap_open_dead, pcap_compile,
     pcap_freecode, pcap_geterr, pcap_close, pcap_offline_filter, PCAP_NETMASK_UNKNOWN)
 
 
@@ -15,12 +16,32 @@ class FilterError(ValueError):
     """A tcpdump expression libpcap refused; the message is libpcap's."""
 
 
-def compile_filter(str expression, int linktype=1, int snaplen=262144, bint optimize=True):
+def compile_filter(str expression, int linktype=1, int snaplen=262144, bint optimize=True,
+                   str live_iface=None):
     """Compile ``expression`` for ``linktype`` frames; returns a list of
-    ``(code, jt, jf, k)``.  The accepting ``ret`` carries ``snaplen``."""
-    cdef pcap_t *p = pcap_open_dead(linktype, snaplen)
+    ``(code, jt, jf, k)``.  The accepting ``ret`` carries ``snaplen``.
+
+    With ``live_iface``, compile exactly as tcpdump does for a live Linux
+    capture on that interface: libpcap then tests VLAN tags through the
+    kernel's ancillary data (AF_PACKET sees frames with the tag taken out),
+    not in the frame.  Falls back to the offline form when the interface
+    can't be opened that way.
+    """
+    cdef pcap_t *p = NULL
     cdef bpf_program prog
     cdef unsigned int i
+    cdef char errbuf[PCAP_ERRBUF_SIZE]
+    if live_iface is not None:
+        p = pcap_create(live_iface.encode(), errbuf)
+        if p != NULL:
+            pcap_set_snaplen(p, snaplen)
+            pcap_set_immediate_mode(p, 1)
+            pcap_set_buffer_size(p, 1 << 16)
+            if pcap_activate(p) < 0:
+                pcap_close(p)
+                p = NULL
+    if p == NULL:
+        p = pcap_open_dead(linktype, snaplen)
     if p == NULL:
         raise MemoryError("pcap_open_dead failed")
     memset(&prog, 0, sizeof(prog))

@@ -21,6 +21,12 @@ cdef extern from "<pcap/pcap.h>" nogil:
         uint32_t len
     ctypedef unsigned int bpf_u_int32
     pcap_t *pcap_open_dead(int linktype, int snaplen)
+    pcap_t *pcap_create(const char *source, char *errbuf)
+    int pcap_set_snaplen(pcap_t *p, int snaplen)
+    int pcap_set_buffer_size(pcap_t *p, int size)
+    int pcap_set_immediate_mode(pcap_t *p, int on)
+    int pcap_activate(pcap_t *p)
+    enum: PCAP_ERRBUF_SIZE
     int pcap_compile(pcap_t *p, bpf_program *fp, const char *expr, int optimize, bpf_u_int32 netmask)
     void pcap_freecode(bpf_program *fp)
     char *pcap_geterr(pcap_t *p)

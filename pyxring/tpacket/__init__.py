@@ -21,7 +21,8 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
                   params["block_timeout_ms"], snaplen)
     # Always attach a program: with an empty expression it is "accept, up to
     # snaplen bytes", which also stops the kernel copying more than asked.
-    bpf = compile_filter(filter or "", linktype=1, snaplen=snaplen)
+    bpf = compile_filter(filter or "", linktype=1, snaplen=snaplen,
+                         live_iface=iface if filter else None)
     return TPacketSource(iface, snaplen=snaplen, promisc=promisc, direction=direction,
                          bpf=bpf, **params)
 
