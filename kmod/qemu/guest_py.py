@@ -1,0 +1,146 @@
+"""pyxring's myring backend, run inside the QEMU guest with the module loaded.
+
+Prints "MYRING-PY <name> ok" / "MYRING-PY <name> FAIL <why>" per check and
+"MYRING-PY-DONE failures=<n>".  The CLI's pcapng goes back to the host as
+gzip+base64 between "MYRING-BLOB-BEGIN <name>" and "MYRING-BLOB-END" lines
+(the serial console is the only channel a bare initramfs guest has), where
+tshark judges it.
+"""
+import base64
+import gzip
+import socket
+import struct
+import subprocess
+import sys
+import time
+import traceback
+
+failures = 0
+CLI_COUNT = 300
+
+
+def check(name, ok, why=""):
+    global failures
+    if ok:
+        print(f"MYRING-PY {name} ok", flush=True)
+    else:
+        failures += 1
+        print(f"MYRING-PY {name} FAIL {why}", flush=True)
+
+
+def send_blob(name, data):
+    print(f"MYRING-BLOB-BEGIN {name}", flush=True)
+    text = base64.b64encode(gzip.compress(data, 6)).decode()
+    for i in range(0, len(text), 76):
+        sys.stdout.write(text[i:i + 76] + "\n")
+    print("MYRING-BLOB-END", flush=True)
+
+
+def synth_seq(pkt):
+    """Sequence number the module put in a synthetic frame's UDP payload."""
+    return struct.unpack_from(">Q", pkt.copy(), 42)[0]
+
+
+def drain(src, until, seqs, timeout_ms=50):
+    while time.monotonic() < until:
+        with src.batch(timeout_ms) as b:
+            if len(b) == 0 and not src.stats()["running"]:
+                return
+            seqs.extend(synth_seq(p) for p in b)
+
+
+def test_cli():
+    """The real command line, as a user would type it."""
+    out = "/tmp/cli.pcapng"
+    r = subprocess.run([sys.executable, "-m", "pyxring", "capture", "myring", "-w", out,
+                        "-c", str(CLI_COUNT), "--rate", "2000"],
+                       capture_output=True, text=True, timeout=60)
+    check("cli-exit-0", r.returncode == 0, f"rc={r.returncode} stderr={r.stderr.strip()[-300:]!r}")
+    check("cli-count", f"{CLI_COUNT} packets captured" in r.stderr, repr(r.stderr[-300:]))
+    with open(out, "rb") as f:
+        data = f.read()
+    send_blob("cli.pcapng", data)
+
+
+def test_overflow():
+    """Loss is exact: packets read + dropped (from DROP records) == produced."""
+    import pyxring.myring as myring
+    seqs = []
+    with myring.open("myring", rate=100000) as src:
+        time.sleep(0.4)                      # nobody reads: the ring overflows
+        drain(src, time.monotonic() + 0.3, seqs)
+        src.stop()
+        drain(src, time.monotonic() + 2.0, seqs)
+        for _ in range(3):                   # the DROP owed after stop comes on poll
+            drain(src, time.monotonic() + 0.1, seqs)
+        st = src.stats()
+    print(f"MYRING-INFO py-overflow {st}", flush=True)
+    check("py-overflow-dropped", st["dropped"] > 0 and st["drop_records"] > 0, str(st))
+    check("py-overflow-exact", len(seqs) + st["dropped"] == st["produced"] and st["lost_pending"] == 0,
+          f"read={len(seqs)} dropped={st['dropped']} produced={st['produced']}")
+    increasing = all(a < b for a, b in zip(seqs, seqs[1:]))
+    missing = st["produced"] - len(seqs)
+    check("py-overflow-seq-gaps", increasing and missing == st["dropped"],
+          f"increasing={increasing} missing={missing} dropped={st['dropped']}")
+
+
+def test_filter():
+    import pyxring.myring as myring
+    with myring.open("myring", rate=5000, filter="udp dst port 9999") as src:
+        with src.batch(2000) as b:
+            n_match = len(b)
+    with myring.open("myring", rate=5000, filter="tcp") as src:
+        with src.batch(300) as b:
+            n_tcp = len(b)
+        st = src.stats()
+    check("py-filter-match", n_match > 0, "udp dst port 9999 matched nothing")
+    check("py-filter-reject", n_tcp == 0 and st["filtered"] > 0, f"tcp matched {n_tcp}, {st}")
+
+
+def test_netfilter():
+    """Real packets: UDP to the guest's loopback, copied at PRE_ROUTING."""
+    import pyxring.myring as myring
+    got = []
+    with myring.open("myring", mode="netfilter", filter="udp dst port 5555") as src:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for i in range(20):
+            s.sendto(b"myring-nf-%03d" % i, ("127.0.0.1", 5555))
+        s.close()
+        deadline = time.monotonic() + 3
+        while len(got) < 20 and time.monotonic() < deadline:
+            with src.batch(100) as b:
+                got.extend(p.copy() for p in b)
+    payloads = sorted(g[14 + 28:] for g in got)
+    check("py-netfilter", payloads == [b"myring-nf-%03d" % i for i in range(20)],
+          f"{len(got)} packets: {payloads[:3]}")
+
+
+def test_errors():
+    import pyxring.myring as myring
+    from pyxring.errors import ConfigError, ResourceBusy
+    with myring.open("myring", rate=100) as src:
+        try:
+            myring.open("myring")
+            check("py-second-open-busy", False, "second open succeeded")
+        except ResourceBusy:
+            check("py-second-open-busy", True)
+    for kwargs in ({"rate": 0}, {"record_size": 10}, {"mode": "bogus"}, {"direction": "out"},
+                   {"wm_high": 4096, "wm_low": 8192}):
+        try:
+            myring.open("myring", **kwargs).close()
+            check(f"py-bad-{next(iter(kwargs))}", False, f"{kwargs} accepted")
+        except ConfigError:
+            check(f"py-bad-{next(iter(kwargs))}", True)
+
+
+def main():
+    for test in (test_cli, test_overflow, test_filter, test_netfilter, test_errors):
+        try:
+            test()
+        except Exception:
+            check(test.__name__, False, traceback.format_exc().replace("\n", " | "))
+    print(f"MYRING-PY-DONE failures={failures}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Boot Debian's 6.1 kernel under QEMU (TCG) with the myring module and its
+tests in an initramfs, and collect what the guest prints.
+
+The host kernel cannot load modules, so the module runs in a guest:
+
+    initramfs = busybox + kmod/myring.ko + kmod/myring_test (static)
+              [+ the host's python3.11, its stdlib and the built pyxring
+                package, with every shared library they need]
+
+The guest's /init (init.sh) loads the module, runs the C checks and the
+Python backend checks, and powers off.  Results are MYRING-* lines on the
+serial console; a pcapng comes back gzip+base64 between MYRING-BLOB-BEGIN
+and MYRING-BLOB-END.  PASS is decided from those lines only (qemu exits 0
+after `poweroff -f` whatever happened), and the run is bounded by a timeout.
+
+    python3 kmod/qemu/run.py [--no-python] [--timeout S] [--out DIR]
+"""
+import argparse
+import base64
+import glob
+import gzip
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KMOD = os.path.dirname(HERE)
+ROOT = os.path.dirname(KMOD)
+DEFAULT_OUT = os.path.join(ROOT, "build", "kmod-qemu")
+PYVER = "python3.11"
+# stdlib parts the guest never needs (keeps the initramfs small)
+STDLIB_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3", "pydoc_data",
+               "distutils", "unittest", "site-packages", "dist-packages", "venv", "config-3.11-x86_64-linux-gnu"}
+
+
+class GuestError(Exception):
+    pass
+
+
+# --- locating the pieces ---
+
+def module_release(ko):
+    """The kernel release the module was built for (from its vermagic)."""
+    out = subprocess.run(["modinfo", "-F", "vermagic", ko], capture_output=True, text=True)
+    if out.returncode == 0 and out.stdout.strip():
+        return out.stdout.split()[0]
+    with open(ko, "rb") as f:
+        m = re.search(rb"vermagic=(\S+)", f.read())
+    if not m:
+        raise GuestError(f"cannot read the vermagic of {ko}")
+    return m.group(1).decode()
+
+
+def find_kernel(release):
+    path = f"/boot/vmlinuz-{release}"
+    if os.path.exists(path):
+        return path
+    found = sorted(glob.glob("/boot/vmlinuz-*-amd64"))
+    raise GuestError(f"{path} not found (module built for {release}; installed: {found}); "
+                     "install the linux-image-amd64 matching linux-headers-amd64")
+
+
+# --- the initramfs, written as a newc cpio archive ---
+
+class Cpio:
+    def __init__(self, path):
+        self.f = open(path, "wb")
+        self.ino = 1
+        self.seen = set()
+
+    def _entry(self, name, mode, data=b"", nlink=1):
+        name_b = name.encode() + b"\0"
+        hdr = "070701" + "".join(f"{v:08x}" for v in (
+            self.ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
+        self.ino += 1
+        self.f.write(hdr.encode() + name_b)
+        self.f.write(b"\0" * ((4 - (110 + len(name_b)) % 4) % 4))
+        self.f.write(data)
+        self.f.write(b"\0" * ((4 - len(data) % 4) % 4))
+
+    def dir(self, name):
+        name = name.strip("/")
+        if not name or name in self.seen:
+            return
+        self.dir(os.path.dirname(name))
+        self.seen.add(name)
+        self._entry(name, 0o040755, nlink=2)
+
+    def file(self, name, data, mode=0o644):
+        name = name.strip("/")
+        if name in self.seen:
+            return
+        self.dir(os.path.dirname(name))
+        self.seen.add(name)
+        self._entry(name, 0o100000 | mode, data)
+
+    def symlink(self, name, target):
+        name = name.strip("/")
+        if name in self.seen:
+            return
+        self.dir(os.path.dirname(name))
+        self.seen.add(name)
+        self._entry(name, 0o120777, target.encode())
+
+    def copy(self, src, dst=None, mode=None):
+        """Copy a host file (following symlinks in its directories, keeping
+        the last component's symlink so the loader finds sonames)."""
+        dst = dst or src
+        if os.path.islink(src):
+            target = os.readlink(src)
+            self.symlink(dst, target)
+            real = os.path.join(os.path.dirname(src), target)
+            self.copy(real, os.path.join(os.path.dirname(dst), target) if not target.startswith("/") else target)
+            return
+        st = os.stat(src)
+        with open(src, "rb") as f:
+            self.file(dst, f.read(), mode if mode is not None else st.st_mode & 0o777)
+
+    def close(self):
+        self._entry("TRAILER!!!", 0, nlink=1)
+        self.f.close()
+
+
+def shared_libs(paths):
+    """Every shared library (and the loader) the given ELF files need."""
+    libs = set()
+    for p in paths:
+        out = subprocess.run(["ldd", p], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            m = re.search(r"=>\s*(/\S+)", line) or re.match(r"\s*(/\S+)\s*\(", line)
+            if m:
+                libs.add(m.group(1))
+    return sorted(libs)
+
+
+def build_initramfs(path, ko, test_bin, with_python):
+    cpio = Cpio(path)
+    for d in ("bin", "dev", "proc", "sys", "tmp", "usr/bin", "lib64"):
+        cpio.dir(d)
+    cpio.copy("/bin/busybox", "bin/busybox")
+    cpio.copy(os.path.join(HERE, "init.sh"), "init", mode=0o755)
+    cpio.copy(ko, "myring.ko")
+    cpio.copy(test_bin, "myring_test")
+    if with_python:
+        elves = [f"/usr/bin/{PYVER}"]
+        stdlib = f"/usr/lib/{PYVER}"
+        for dirpath, dirnames, filenames in os.walk(stdlib):
+            rel = os.path.relpath(dirpath, stdlib)
+            dirnames[:] = [d for d in dirnames if d not in STDLIB_SKIP and d != "__pycache__"]
+            for fn in filenames:
+                src = os.path.join(dirpath, fn)
+                if fn.endswith(".py") or (rel == "lib-dynload" and fn.endswith(".so")):
+                    cpio.copy(src)
+                    if fn.endswith(".so"):
+                        elves.append(src)
+        # the built package, as the host's tests use it
+        pkg = os.path.join(ROOT, "pyxring")
+        for dirpath, dirnames, filenames in os.walk(pkg):
+            dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+            for fn in filenames:
+                if fn.endswith((".py", ".so")):
+                    src = os.path.join(dirpath, fn)
+                    cpio.copy(src, os.path.join("pyxring-root", os.path.relpath(src, ROOT)))
+                    if fn.endswith(".so"):
+                        elves.append(src)
+        for lib in shared_libs(elves):
+            cpio.copy(lib)
+        cpio.copy(f"/usr/bin/{PYVER}")
+        cpio.symlink("usr/bin/python3", PYVER)
+        cpio.copy(os.path.join(HERE, "guest_py.py"), "guest_py.py")
+    cpio.close()
+
+
+# --- running the guest ---
+
+def run_qemu(kernel, initrd, timeout, log_path):
+    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-smp", "2", "-m", "1024",
+           "-kernel", kernel, "-initrd", initrd,
+           "-append", "console=ttyS0 quiet panic=-1 rdinit=/init",
+           "-nographic", "-no-reboot", "-nic", "none"]
+    start = time.monotonic()
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            os.kill(proc.pid, signal.SIGKILL)   # only the qemu we started
+            proc.wait()
+    with open(log_path, "rb") as log:
+        text = log.read().decode(errors="replace").replace("\r", "")
+    return text, timed_out, time.monotonic() - start
+
+
+def parse(text):
+    """Checks ({name: (ok, why)}), blobs ({name: bytes}) and marker lines."""
+    checks, blobs, markers = {}, {}, {}
+    blob_name, blob_lines = None, []
+    for line in text.splitlines():
+        line = line.strip()
+        if blob_name is not None:
+            if line == "MYRING-BLOB-END":
+                blobs[blob_name] = gzip.decompress(base64.b64decode("".join(blob_lines)))
+                blob_name = None
+            else:
+                blob_lines.append(line)
+            continue
+        m = re.match(r"MYRING-(CHECK|PY) (\S+) (ok|FAIL)\s*(.*)", line)
+        if m:
+            checks[m.group(2)] = (m.group(3) == "ok", m.group(4))
+            continue
+        m = re.match(r"MYRING-BLOB-BEGIN (\S+)", line)
+        if m:
+            blob_name, blob_lines = m.group(1), []
+            continue
+        m = re.match(r"(MYRING-[A-Z-]+)\s*(.*)", line)
+        if m:
+            markers.setdefault(m.group(1), []).append(m.group(2))
+    return checks, blobs, markers
+
+
+def run(out_dir=DEFAULT_OUT, with_python=True, timeout=240):
+    """Build, boot, and return (checks, blobs, markers, log text, seconds)."""
+    ko = os.path.join(KMOD, "myring.ko")
+    test_bin = os.path.join(KMOD, "myring_test")
+    for p in (ko, test_bin):
+        if not os.path.exists(p):
+            raise GuestError(f"{p} missing: run `make -C kmod` first")
+    kernel = find_kernel(module_release(ko))
+    os.makedirs(out_dir, exist_ok=True)
+    initrd = os.path.join(out_dir, "initramfs.cpio")
+    build_initramfs(initrd, ko, test_bin, with_python)
+    text, timed_out, secs = run_qemu(kernel, initrd, timeout, os.path.join(out_dir, "console.log"))
+    checks, blobs, markers = parse(text)
+    if timed_out:
+        markers.setdefault("MYRING-TIMEOUT", []).append(f"{timeout}s")
+    for name, data in blobs.items():
+        with open(os.path.join(out_dir, name), "wb") as f:
+            f.write(data)
+    return checks, blobs, markers, text, secs
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-python", action="store_true", help="only the static C checks")
+    ap.add_argument("--timeout", type=int, default=240)
+    ap.add_argument("--out", default=DEFAULT_OUT)
+    args = ap.parse_args(argv)
+    if not shutil.which("qemu-system-x86_64"):
+        print("qemu-system-x86_64 not installed (apt install qemu-system-x86)", file=sys.stderr)
+        return 2
+    checks, blobs, markers, text, secs = run(args.out, not args.no_python, args.timeout)
+    for name, (ok, why) in checks.items():
+        print(f"{'ok  ' if ok else 'FAIL'} {name} {why}")
+    done = markers.get("MYRING-C-DONE", []) + markers.get("MYRING-PY-DONE", [])
+    print(f"guest ran {secs:.1f} s; done markers: {done}; blobs: {sorted(blobs)}; "
+          f"console log: {os.path.join(args.out, 'console.log')}")
+    passed = (checks and all(ok for ok, _ in checks.values()) and "MYRING-GUEST-END" in markers
+              and "MYRING-TIMEOUT" not in markers)
+    print("PASS" if passed else "FAIL")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
