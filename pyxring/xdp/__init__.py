@@ -1,0 +1,267 @@
+"""AF_XDP backend: an XDP program redirects frames into AF_XDP sockets
+whose UMEM is read in place, batch by batch.
+
+``open()`` does the whole set-up in the order that loses nothing and leaves
+nothing behind: check the interface has no XDP program (or replace it when
+asked, keeping a reference to put it back), create the sockets and rings,
+load the program, install the filter, route each queue to its socket, and
+only then attach the program — by BPF link, so it goes away with the
+process even on SIGKILL.
+"""
+import errno as _errno
+import os
+import socket as _socket
+import warnings
+
+from pyxring.errors import (BackendUnavailable, ConfigError, InterfaceError, PyxringError,
+                            ResourceBusy)
+
+__all__ = ["open", "add_cli_options", "cli_options", "DEFAULTS", "XdpWarning"]
+
+DEFAULTS = {"xdp_mode": "auto", "bind_mode": "auto", "queue": None, "frame_size": 4096,
+            "frame_count": 16384, "headroom": 0, "rx_ring_size": 16384, "batch_size": 256,
+            "xdp_prog": None, "xdp_replace": False, "multi_buffer": None, "tx_frames": 0}
+
+XDP_PACKET_HEADROOM = 256
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_warned = set()
+
+
+class XdpWarning(UserWarning):
+    """Something the AF_XDP capture can't do here, said once."""
+
+
+def _warn_once(key, msg):
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(msg, XdpWarning, stacklevel=3)
+
+
+def default_object():
+    """Path of pyxring_xdp.o: $PYXRING_XDP_OBJ, else xdp_prog/ of the source tree."""
+    env = os.environ.get("PYXRING_XDP_OBJ")
+    if env:
+        return env
+    for cand in (os.path.join(_HERE, "pyxring_xdp.o"),
+                 os.path.join(_HERE, "..", "..", "xdp_prog", "pyxring_xdp.o")):
+        if os.path.exists(cand):
+            return os.path.normpath(cand)
+    raise BackendUnavailable("xdp: pyxring_xdp.o not found (run `make xdp`, or set PYXRING_XDP_OBJ)")
+
+
+def link_info(iface):
+    """(ifindex, mtu, rx queue count) of ``iface`` in this thread's namespace
+    (ioctls on a socket made here: /sys shows the mounter's namespace)."""
+    import ctypes
+    import fcntl
+    import struct
+    try:
+        ifindex = _socket.if_nametoindex(iface)
+    except OSError:
+        raise InterfaceError(f"no such interface: {iface}") from None
+    name = iface.encode()[:15].ljust(16, b"\0")
+    with _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM) as s:
+        mtu = struct.unpack_from("i", fcntl.ioctl(s, 0x8921, name + bytes(24)), 16)[0]  # SIOCGIFMTU
+        # ETHTOOL_GCHANNELS: the queues in use (IFLA_NUM_RX_QUEUES is the maximum)
+        chan = (ctypes.c_uint32 * 9)(0x3c)
+        ifr = name + struct.pack("P", ctypes.addressof(chan)) + bytes(16)
+        try:
+            fcntl.ioctl(s, 0x8946, ifr)  # SIOCETHTOOL
+            nq = max(chan[5] + chan[8], 1)   # rx_count + combined_count
+        except OSError:
+            nq = 1
+    return ifindex, mtu, nq
+
+
+def _take_interface(iface, ifindex, replace):
+    """Make room for our program; returns a callable that puts back what
+    was there (or None)."""
+    from pyxring.xdp import _bpf
+    cur = _bpf.query(ifindex)
+    if not cur["prog_id"]:
+        return None
+    what = (f"{iface} already has XDP program id {cur['prog_id']}"
+            f" ({cur['name'] or 'unnamed'}, {cur['mode']} mode)")
+    if not replace:
+        raise ResourceBusy(f"{what}; stop its owner (another capture?) or pass --xdp-replace")
+    old_fd = _bpf.prog_fd_by_id(cur["prog_id"])    # keeps it alive while detached
+    try:
+        _bpf.netlink_detach(ifindex, cur["mode"], old_fd, iface)
+    except ResourceBusy:
+        _bpf.close_fd(old_fd)
+        raise ResourceBusy(f"{what}, held by a BPF link of another process: it can't be replaced; "
+                           f"stop that process") from None
+    except BaseException:
+        _bpf.close_fd(old_fd)
+        raise
+    mode = cur["mode"]
+
+    def restore():
+        try:
+            if not _bpf.query(ifindex)["prog_id"]:
+                _bpf.netlink_attach(ifindex, old_fd, mode, iface)
+        except PyxringError as e:
+            warnings.warn(f"could not put back XDP program id {cur['prog_id']} on {iface}: {e}",
+                          XdpWarning)
+        finally:
+            _bpf.close_fd(old_fd)
+    return restore
+
+
+def _load_filter(expr, prog, frags):
+    try:
+        from pyxring.bpf import xdp_filter
+    except ImportError:
+        raise BackendUnavailable("xdp: capture filters need pyxring.bpf (the XDP filter compiler), "
+                                 "which is not available yet; use --backend tpacket") from None
+    prog_fd, _info = xdp_filter.load_filter(expr, xsks_map_fd=prog.xsks_map_fd,
+                                            counters_fd=prog.counters_fd, frags=frags, linktype=1)
+    from pyxring.xdp import _bpf
+    try:
+        prog.set_filter(prog_fd)
+    finally:
+        _bpf.close_fd(prog_fd)     # filter_jmp holds its own reference
+
+
+def _variants(mode, xdp_prog, frags):
+    """(attach mode, object, program name, device-bound) to try, best first."""
+    from pyxring.xdp import _bpf
+    modes = ["native", "generic"] if mode == "auto" else [mode]
+    out = []
+    for m in modes:
+        if xdp_prog:
+            out.append((m, xdp_prog, None, False))
+            continue
+        obj = default_object()
+        if m == "native":
+            # device-bound: can re-insert VLAN tags the driver offloaded
+            out.append((m, obj, _bpf.PROG_VLAN_FRAGS if frags else _bpf.PROG_VLAN, True))
+        out.append((m, obj, _bpf.PROG_FRAGS if frags else _bpf.PROG_PLAIN, False))
+    return out
+
+
+def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None, **opts):
+    """Open an AF_XDP capture on ``iface``.
+
+    Options (see ``DEFAULTS``): ``xdp_mode`` auto|native|generic,
+    ``bind_mode`` auto|copy|zerocopy, ``queue`` (an int, or None for all
+    queues), ``frame_size`` 2048|4096, ``frame_count``, ``headroom``,
+    ``rx_ring_size``, ``batch_size``, ``xdp_prog`` (a clang-built .o with an
+    ``xsks_map``), ``xdp_replace`` (replace an attached program, put back at
+    close), ``multi_buffer`` (None = when the MTU needs it), ``tx_frames``
+    (UMEM frames kept for ``send()``).
+
+    AF_XDP sees received frames only: ``direction`` "out" is refused.
+    """
+    from pyxring.xdp import _bpf
+    from pyxring.xdp._xsk import XskSource
+    p = dict(DEFAULTS)
+    p.update({k: v for k, v in opts.items() if v is not None})
+    unknown = set(p) - set(DEFAULTS) - {"need_wakeup"}
+    if unknown:
+        raise ConfigError(f"xdp: unknown option(s) {', '.join(sorted(unknown))}")
+    if direction == "out":
+        raise ConfigError("xdp: AF_XDP captures received frames only (direction 'out' needs --backend tpacket)")
+    if p["xdp_mode"] not in ("auto", "native", "generic"):
+        raise ConfigError(f"--xdp-mode must be auto, native or generic, not {p['xdp_mode']!r}")
+    xdp_prog = p["xdp_prog"]
+    if xdp_prog and xdp_prog.endswith(".c"):
+        raise BackendUnavailable("xdp: loading a C program with bcc (--xdp-prog FILE.c) is not "
+                                 "implemented yet; build it with clang -O2 -g -target bpf and pass the .o")
+    if xdp_prog and not os.path.exists(xdp_prog):
+        raise ConfigError(f"--xdp-prog: no such file: {xdp_prog}")
+    ifindex, mtu, nq = link_info(iface)
+    if p["queue"] is None or p["queue"] == "all":
+        queues = list(range(nq))
+    else:
+        q = int(p["queue"])
+        if not 0 <= q < nq:
+            raise ConfigError(f"--queue {q}: {iface} has {nq} RX queue(s) (0..{nq - 1})")
+        queues = [q]
+    if p["xdp_mode"] == "generic" and queues != [0] and p["queue"] is not None:
+        _warn_once(("genq", iface), f"{iface}: in generic XDP mode every packet arrives on queue 0; "
+                                    f"capturing queue {queues[0]} will see nothing")
+    frame_room = p["frame_size"] - XDP_PACKET_HEADROOM - p["headroom"]
+    frags = p["multi_buffer"]
+    if frags is None:
+        frags = mtu + 14 + 8 > frame_room     # Ethernet header + two VLAN tags
+    restore = _take_interface(iface, ifindex, p["xdp_replace"])
+    src = None
+    try:
+        src = XskSource(iface, ifindex, queues, snaplen=snaplen, frame_size=p["frame_size"],
+                        frame_count=p["frame_count"], headroom=p["headroom"],
+                        rx_ring_size=p["rx_ring_size"], tx_frames=p["tx_frames"],
+                        bind_mode=p["bind_mode"], multi_buffer=bool(frags),
+                        batch_size=p["batch_size"], need_wakeup=p.get("need_wakeup", True))
+        errors = []
+        for mode, obj, name, dev_bound in _variants(p["xdp_mode"], xdp_prog, frags):
+            prog = None
+            try:
+                prog = _bpf.XdpProgram(obj, iface, ifindex, name, dev_bound=dev_bound,
+                                       frags=bool(frags) if xdp_prog else None)
+                if filter:
+                    _load_filter(filter, prog, bool(frags))
+                for qid, fd in src.xsk_fds():
+                    prog.set_socket(qid, fd)
+                prog.attach(mode)
+            except PyxringError as e:
+                if prog is not None:
+                    prog.close()
+                errors.append(e)
+                # a bad filter or a missing permission won't get better in another mode
+                if type(e).__name__ in ("FilterError", "FilterUnsupported", "PermissionDenied"):
+                    raise
+                continue
+            src.program = prog
+            break
+        else:
+            # the generic-mode error says most (native may simply be unsupported)
+            raise errors[-1]
+        if src.program.attached_mode == "generic":
+            if any(q != 0 for q in queues) and p["queue"] is not None:
+                _warn_once(("genq", iface), f"{iface}: XDP fell back to generic mode, where every "
+                                            f"packet arrives on queue 0")
+            _warn_once(("vlan", iface), f"{iface}: generic XDP mode can't see VLAN tags the driver "
+                                        f"took out of frames (rx VLAN offload); such frames arrive untagged")
+        src.restore = restore
+        restore = None
+        return src
+    except BaseException:
+        if src is not None:
+            src.close()
+        if restore is not None:
+            restore()
+        raise
+
+
+def add_cli_options(group):
+    group.add_argument("--xdp-mode", choices=("auto", "native", "generic"),
+                       help="XDP attach mode (default auto: native, else generic)")
+    group.add_argument("--xdp-bind", dest="bind_mode", choices=("auto", "copy", "zerocopy"),
+                       help="AF_XDP bind mode (default auto: zero-copy, else copy)")
+    group.add_argument("--queue", metavar="N|all",
+                       help="RX queue to capture (default all)")
+    group.add_argument("--xdp-frame-size", dest="frame_size", type=int, choices=(2048, 4096),
+                       help=f"UMEM chunk size (default {DEFAULTS['frame_size']})")
+    group.add_argument("--xdp-frames", dest="frame_count", type=int, metavar="N",
+                       help=f"UMEM chunks, a power of two (default {DEFAULTS['frame_count']})")
+    group.add_argument("--xdp-headroom", dest="headroom", type=int, metavar="BYTES",
+                       help="UMEM headroom before each frame (default 0)")
+    group.add_argument("--xdp-rx-ring", dest="rx_ring_size", type=int, metavar="N",
+                       help=f"RX ring entries, a power of two (default {DEFAULTS['rx_ring_size']})")
+    group.add_argument("--xdp-prog", metavar="FILE.o",
+                       help="your own XDP object (clang -target bpf) with an xsks_map")
+    group.add_argument("--xdp-replace", action="store_true", default=None,
+                       help="replace an XDP program already on the interface (put back on exit)")
+
+
+def cli_options(args):
+    out = {k: getattr(args, k, None) for k in ("xdp_mode", "bind_mode", "queue", "frame_size",
+                                                "frame_count", "headroom", "rx_ring_size",
+                                                "xdp_prog", "xdp_replace")}
+    if out["queue"] not in (None, "all"):
+        try:
+            out["queue"] = int(out["queue"])
+        except ValueError:
+            raise ConfigError(f"--queue must be a number or 'all', not {out['queue']!r}") from None
+    return out

@@ -1,0 +1,270 @@
+"""AF_XDP capture on real veth pairs in throwaway namespaces: every frame
+sent from the peer arrives byte for byte, in native and generic mode, with
+matching counters; VLAN and jumbo frames; SIGKILL leaves no program; a
+second capture gets a clear error."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DPORT = 9999
+
+
+@pytest.fixture(autouse=True)
+def _privileged():
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("AF_XDP tests need root on CI")
+        pytest.skip("AF_XDP tests need root")
+
+
+@pytest.fixture
+def lab(request):
+    from pyxring import netlab
+    params = getattr(request, "param", {}) or {}
+    with netlab.VethPair(prefix="pxx", ipv6=False, **params) as lab:
+        yield lab
+
+
+def ours(frame):
+    """Our test UDP frames (the kernel may add MLD/IGMP of its own)."""
+    off = 12
+    if frame[12:14] in (b"\x81\x00", b"\x88\xa8"):
+        off = 16
+    return frame[off:off + 2] == b"\x08\x00" and frame[off + 2 + 9] == 17 and \
+        int.from_bytes(frame[off + 2 + 22:off + 2 + 24], "big") == DPORT
+
+
+def collect(src, want, seconds=5.0):
+    """Copies of every packet until ``want`` of ours arrived (or time's up)."""
+    got = []
+    deadline = time.monotonic() + seconds
+    while sum(1 for g in got if ours(g)) < want and time.monotonic() < deadline:
+        with src.batch(100) as b:
+            got += [p.copy() for p in b]
+    # a little longer: anything extra would be a bug (duplicates)
+    with src.batch(50) as b:
+        got += [p.copy() for p in b]
+    return got
+
+
+def open_xdp(lab, **kw):
+    import pyxring.xdp as X
+    with lab.enter_b():
+        return X.open(lab.if_b, **kw)
+
+
+@pytest.mark.parametrize("mode", ["native", "generic"])
+def test_every_frame_arrives_byte_for_byte(lab, mode):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = open_xdp(lab, xdp_mode=mode)
+    try:
+        info = src.info()
+        assert info["xdp_mode"] == mode and info["link"]
+        assert info["bind_mode"] == "copy"       # veth has no zero-copy
+        frames = []
+        for size in (60, 64, 128, 512, 1000, 1514):
+            frames += lab.udp_frames(40, size=size, dport=DPORT)
+        lab.send_frames(frames)
+        got = collect(src, len(frames))
+        mine = [g for g in got if ours(g)]
+        assert mine == frames
+        st = src.stats()
+        assert st["received"] == len(got)
+        assert st["xdp_seen"] == st["xdp_redirected"] == len(got)
+        assert st["dropped"] == 0 and st["xdp_passed"] == 0
+    finally:
+        src.close()
+
+
+def test_packet_metadata_and_zero_copy_views(lab):
+    src = open_xdp(lab, xdp_mode="native", snaplen=100)
+    try:
+        frames = lab.udp_frames(3, size=300, dport=DPORT) + lab.udp_frames(2, size=200, dport=DPORT, vlan=7)
+        lab.send_frames(frames)
+        pkts = []
+        deadline = time.monotonic() + 5
+        while len(pkts) < 5 and time.monotonic() < deadline:
+            b = src.batch(100)
+            pkts += [(p.caplen, p.wirelen, p.vlan, p.ifindex, p.queue, bytes(p.data), p.ts_ns)
+                     for p in b if ours(p.copy())]
+            b.release()
+        assert [p[:5] for p in pkts] == [(100, 300, None, lab.ifindex_b, 0)] * 3 + \
+                                        [(100, 200, 7, lab.ifindex_b, 0)] * 2
+        assert [p[5] for p in pkts] == [f[:100] for f in frames]
+        assert all(abs(p[6] / 1e9 - time.time()) < 60 for p in pkts)
+    finally:
+        src.close()
+
+
+@pytest.mark.parametrize("lab", [{"mtu": 9000}], indirect=True)
+@pytest.mark.parametrize("mode", ["native", "generic"])
+def test_jumbo_frames_are_joined_whole(lab, mode):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = open_xdp(lab, xdp_mode=mode)
+    try:
+        assert src.multi_buffer and src.info()["xdp_prog"].endswith("frags")
+        frames = (lab.udp_frames(10, size=9014, dport=DPORT) + lab.udp_frames(10, size=5000, dport=DPORT)
+                  + lab.udp_frames(10, size=100, dport=DPORT))
+        lab.send_frames(frames)
+        got = collect(src, len(frames))
+        assert [g for g in got if ours(g)] == frames
+        st = src.stats()
+        assert st["received"] == len(got) and st["dropped"] == 0
+    finally:
+        src.close()
+
+
+VLAN_PUSH_C = r"""
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+SEC("tc")
+int vlan_push(struct __sk_buff *skb)
+{
+	bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), 100);
+	return TC_ACT_OK;
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def offload_vlan_on_peer(lab, tmp_path):
+    """The peer's egress pushes tag 100 as metadata (not into the frame)."""
+    src = tmp_path / "vlan_push.c"
+    obj = tmp_path / "vlan_push.o"
+    src.write_text(VLAN_PUSH_C)
+    arch = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True).stdout.strip()
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", f"-I/usr/include/{arch}", "-c", str(src),
+                    "-o", str(obj)], check=True, capture_output=True, timeout=60)
+    lab.run_a(["tc", "qdisc", "add", "dev", lab.if_a, "clsact"])
+    lab.run_a(["tc", "filter", "add", "dev", lab.if_a, "egress", "bpf", "da", "obj", str(obj), "sec", "tc"])
+
+
+def test_offloaded_vlan_tag_is_put_back_in_native_mode(lab, tmp_path):
+    offload_vlan_on_peer(lab, tmp_path)
+    src = open_xdp(lab, xdp_mode="native")
+    try:
+        frames = lab.udp_frames(20, size=200, dport=DPORT)
+        lab.send_frames(frames)
+        got = collect(src, len(frames))
+        tagged = [f[:12] + b"\x81\x00\x00\x64" + f[12:] for f in frames]
+        assert [g for g in got if ours(g)] == tagged
+        st = src.stats()
+        assert st["xdp_vlan_restored"] >= len(frames) and st["xdp_vlan_lost"] == 0
+    finally:
+        src.close()
+
+
+def test_generic_mode_warns_about_offloaded_tags(lab):
+    import pyxring.xdp as X
+    X._warned.clear()
+    with pytest.warns(X.XdpWarning, match="VLAN"):
+        src = open_xdp(lab, xdp_mode="generic")
+    src.close()
+
+
+def test_second_capture_gets_a_clear_error(lab):
+    from pyxring.errors import ResourceBusy
+    from pyxring.xdp._xsk import XskSource
+    src = open_xdp(lab, xdp_mode="native")
+    try:
+        with pytest.raises(ResourceBusy, match=r"already has XDP program id \d+"):
+            open_xdp(lab, xdp_mode="native")
+        with pytest.raises(ResourceBusy, match="BPF link"):
+            open_xdp(lab, xdp_mode="native", xdp_replace=True)
+        # the same queue at socket level: EBUSY, not a hang
+        with lab.enter_b():
+            with pytest.raises(ResourceBusy, match="queue 0"):
+                XskSource(lab.if_b, lab.ifindex_b, [0], frame_count=64, rx_ring_size=64, batch_size=32)
+        # the first capture is untouched
+        lab.send_frames(lab.udp_frames(5, dport=DPORT))
+        assert len([g for g in collect(src, 5) if ours(g)]) == 5
+    finally:
+        src.close()
+
+
+def test_replace_puts_the_old_program_back(lab):
+    from pyxring.errors import ResourceBusy
+    from pyxring.xdp import _bpf, default_object
+    old = _bpf.XdpProgram(default_object(), lab.if_b, lab.ifindex_b, _bpf.PROG_PLAIN)
+    try:
+        with lab.enter_b():
+            _bpf.netlink_attach(lab.ifindex_b, old.prog_fd, "generic", lab.if_b)
+            old_id = _bpf.query(lab.ifindex_b)["prog_id"]
+        with pytest.raises(ResourceBusy, match=f"id {old_id}"):
+            open_xdp(lab, xdp_mode="native")
+        src = open_xdp(lab, xdp_mode="native", xdp_replace=True)
+        assert _bpf.query(lab.ifindex_b)["prog_id"] != old_id
+        lab.send_frames(lab.udp_frames(5, dport=DPORT))
+        assert len([g for g in collect(src, 5) if ours(g)]) == 5
+        src.close()
+        cur = _bpf.query(lab.ifindex_b)
+        assert cur["prog_id"] == old_id and cur["mode"] == "generic"
+    finally:
+        try:
+            _bpf.netlink_detach(lab.ifindex_b, "generic", -1, lab.if_b)
+        except Exception:
+            pass
+        old.close()
+
+
+CHILD = r"""
+import sys, time
+sys.path.insert(0, {root!r})
+import pyxring.xdp as X
+src = X.open({iface!r}, xdp_mode={mode!r})
+print("ready", src.program.link_fd, flush=True)
+while True:
+    src.batch(100).release()
+"""
+
+
+@pytest.mark.parametrize("mode", ["native", "generic"])
+def test_sigkill_leaves_no_program(lab, mode):
+    from pyxring.xdp import _bpf
+    code = CHILD.format(root=ROOT, iface=lab.if_b, mode=mode)
+    proc = lab.popen("b", [sys.executable, "-W", "ignore", "-c", code], stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("ready"), proc.stderr.read() if proc.poll() is not None else line
+        with lab.enter_b():
+            assert _bpf.query(lab.ifindex_b)["prog_id"] != 0
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        with lab.enter_b():
+            while _bpf.query(lab.ifindex_b)["prog_id"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _bpf.query(lab.ifindex_b)["prog_id"] == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_bad_parameters_name_themselves(lab):
+    from pyxring.errors import ConfigError, InterfaceError
+    with pytest.raises(ConfigError, match="frame size 1000"):
+        open_xdp(lab, frame_size=1000)
+    with pytest.raises(ConfigError, match="frame count 1000"):
+        open_xdp(lab, frame_count=1000)
+    with pytest.raises(ConfigError, match="--queue 3"):
+        open_xdp(lab, queue=3)
+    with pytest.raises(InterfaceError, match="nosuchif0"):
+        import pyxring.xdp as X
+        X.open("nosuchif0")
+    from pyxring.xdp import _bpf
+    with lab.enter_b():
+        assert _bpf.query(lab.ifindex_b)["prog_id"] == 0
