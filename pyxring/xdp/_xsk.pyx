@@ -162,8 +162,9 @@ cdef class XskSource(Source):
                       ("TX ring size", tx_ring_size)):
             if not is_pow2(v):
                 raise ConfigError(f"{nm} {v} must be a power of two")
-        if tx_frames >= frame_count:
-            raise ConfigError(f"tx_frames {tx_frames} must be below the frame count {frame_count}")
+        if tx_frames > frame_count or (rx and tx_frames == frame_count):
+            raise ConfigError(f"tx_frames {tx_frames} must leave RX frames out of the frame count {frame_count}"
+                              if rx else f"tx_frames {tx_frames} exceeds the frame count {frame_count}")
         if batch_size < 1 or batch_size > rx_ring_size:
             raise ConfigError(f"batch size {batch_size} must be between 1 and the RX ring size")
         self.frame_size = frame_size
