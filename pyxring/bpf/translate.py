@@ -143,6 +143,43 @@ def check_supported(insns, linktype=1):
     return live
 
 
+def _abs_extent(insn):
+    """End of the packet bytes a constant-offset load reads (k + width), or 0."""
+    code, _, _, k = insn
+    c, m = cbpf.cls(code), cbpf.mode(code)
+    if c == cbpf.LD and m == cbpf.ABS:
+        end = k + cbpf.SIZE_BYTES[cbpf.size(code)]
+    elif c == cbpf.LDX and m == cbpf.MSH:
+        end = k + 1
+    else:
+        return 0
+    return end if end <= MAX_PKT_OFF else 0
+
+
+def checked_lengths(insns, live):
+    """For each reachable instruction, how many packet bytes every path to it
+    has already proven present (a load that got past its bounds test).  A
+    load within that length needs no test of its own: the verifier also
+    tracks the proven range per path.  Jumps only go forward, so one pass in
+    index order sees every predecessor first."""
+    checked = {0: 0}
+    for pc in sorted(live):
+        have = checked.get(pc, 0)
+        insn = insns[pc]
+        out = max(have, _abs_extent(insn))
+        code, jt, jf, k = insn
+        c = cbpf.cls(code)
+        if c == cbpf.RET:
+            succ = []
+        elif c == cbpf.JMP:
+            succ = [pc + 1 + k] if cbpf.op(code) == cbpf.JA else [pc + 1 + jt, pc + 1 + jf]
+        else:
+            succ = [pc + 1]
+        for t in succ:
+            checked[t] = min(checked[t], out) if t in checked else out
+    return checked
+
+
 class _Translator:
     def __init__(self, insns, epilogue):
         self.insns = insns
@@ -151,6 +188,7 @@ class _Translator:
         self.labels = [E.Label(f"pc{i}") for i in range(len(insns))]
         self.match = E.Label("match")
         self.miss = E.Label("miss")
+        self.checked = 0        # packet bytes proven present on every path here
 
     def always_miss(self):
         # A conditional jump that is always taken rather than ``ja``: the
@@ -165,9 +203,10 @@ class _Translator:
             # no XDP frame has that many bytes in its first buffer
             self.always_miss()
             return False
-        a.mov64_reg(E.R3, R_DATA)
-        a.alu64(E.ADD, E.R3, k + width)
-        a.jmp_reg(E.JGT, E.R3, R_END, self.miss)
+        if k + width > self.checked:
+            a.mov64_reg(E.R3, R_DATA)
+            a.alu64(E.ADD, E.R3, k + width)
+            a.jmp_reg(E.JGT, E.R3, R_END, self.miss)
         if k <= 0x7FFF:
             a.ldx(width, dst, R_DATA, k)
         else:
@@ -252,10 +291,12 @@ class _Translator:
             # verifier can't know that; 0 matches the reference interpreter
             a.st(4, E.R10, MEM_BASE + 4 * slot, 0)
 
+        checked = checked_lengths(insns, live)
         for pc in range(len(insns)):
             if pc not in live:
                 continue
             a.place(self.labels[pc])
+            self.checked = checked[pc]
             code, jt, jf, k = insns[pc]
             c = cbpf.cls(code)
             m = cbpf.mode(code)
