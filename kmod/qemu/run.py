@@ -204,7 +204,8 @@ def parse(text):
     checks, blobs, markers = {}, {}, {}
     blob_name, blob_lines = None, []
     for line in text.splitlines():
-        line = line.strip()
+        # the firmware's terminal resets precede the first guest line
+        line = re.sub(r"\x1b(\[[0-9;?]*[A-Za-z]|c)", "", line).strip()
         if blob_name is not None:
             if line == "MYRING-BLOB-END":
                 blobs[blob_name] = gzip.decompress(base64.b64decode("".join(blob_lines)))
