@@ -7,6 +7,7 @@ zeroed buffer with only the fields used packed at their uapi offsets
 requires the rest to be zero.
 """
 import ctypes
+import errno
 import os
 import struct
 
@@ -109,7 +110,8 @@ def prog_load(insns, *, name="pyxring_filter", flags=0, license="GPL",
     if fd >= 0:
         return fd
     err = -fd
-    if err in (13, 22, 7, 28):   # EACCES/EINVAL: verifier said no; E2BIG/ENOSPC: too big
+    # the verifier says no with EACCES or EINVAL; E2BIG: too many instructions
+    if err in (errno.EACCES, errno.EINVAL, errno.E2BIG):
         log = ctypes.create_string_buffer(1 << 22)
         fd = attempt(1, log)
         if fd >= 0:      # loaded with the log on: keep it, nothing to report
