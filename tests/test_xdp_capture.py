@@ -268,3 +268,115 @@ def test_bad_parameters_name_themselves(lab):
     from pyxring.xdp import _bpf
     with lab.enter_b():
         assert _bpf.query(lab.ifindex_b)["prog_id"] == 0
+
+
+@pytest.mark.parametrize("lab", [{"queues": 2}], indirect=True)
+def test_multi_queue_shared_umem(lab):
+    """Both queues of a 2-queue veth (steered by XPS on the sender's CPU)."""
+    src = open_xdp(lab, xdp_mode="native")
+    one = None
+    try:
+        assert src.info()["queues"] == [0, 1]
+        lab.run_a(["sh", "-c", f"echo 1 > /sys/class/net/{lab.if_a}/queues/tx-0/xps_cpus; "
+                               f"echo 2 > /sys/class/net/{lab.if_a}/queues/tx-1/xps_cpus"])
+        code = (f"import socket; s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0); "
+                f"s.bind(({lab.if_a!r}, 0))\n"
+                f"for f in {lab.udp_frames(10, dport=DPORT)!r}: s.send(f)")
+        for cpu in (0, 1):
+            lab.run_a(["taskset", "-c", str(cpu), sys.executable, "-c", code])
+        queues = []
+        deadline = time.monotonic() + 5
+        while len(queues) < 20 and time.monotonic() < deadline:
+            with src.batch(100) as b:
+                queues += [p.queue for p in b if ours(p.copy())]
+        assert sorted(queues) == [0] * 10 + [1] * 10
+        src.close()
+        # one queue only: the other queue's frames go up the stack
+        one = open_xdp(lab, xdp_mode="native", queue=1)
+        lab.run_a(["taskset", "-c", "0", sys.executable, "-c", code])
+        lab.run_a(["taskset", "-c", "1", sys.executable, "-c", code])
+        got = [g for g in collect(one, 10) if ours(g)]
+        assert len(got) == 10
+        st = one.stats()
+        assert st["xdp_passed"] >= 10 and st["received"] == st["xdp_redirected"]
+    finally:
+        src.close()
+        if one is not None:
+            one.close()
+
+
+@pytest.mark.parametrize("mode", ["native", "generic"])
+def test_filter_runs_in_the_xdp_program(lab, mode):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        src = open_xdp(lab, xdp_mode=mode, filter=f"udp dst port {DPORT}")
+    try:
+        frames = lab.udp_frames(30, dport=DPORT)
+        lab.send_frames(lab.udp_frames(20, dport=1234) + frames)
+        got = collect(src, len(frames))
+        assert got == frames            # nothing else reached the socket
+        st = src.stats()
+        assert st["received"] == 30 and st["xdp_filtered"] >= 20
+    finally:
+        src.close()
+
+
+def test_promisc_lasts_as_long_as_the_capture(lab):
+    def promiscuity():
+        out = lab.run_b(["ip", "-d", "link", "show", lab.if_b]).stdout.decode()
+        return int(out.split("promiscuity ")[1].split()[0])
+    src = open_xdp(lab, xdp_mode="native")
+    assert promiscuity() == 1
+    src.close()
+    assert promiscuity() == 0
+    src = open_xdp(lab, xdp_mode="native", promisc=False)
+    assert promiscuity() == 0
+    src.close()
+
+
+def test_locked_memory_limit_names_ulimit(lab):
+    code = f"import sys; sys.path.insert(0, {ROOT!r}); import pyxring.xdp as X; X.open({lab.if_b!r})"
+    r = lab.run_b(["prlimit", "--memlock=65536", "setpriv", "--inh-caps=-ipc_lock",
+                   "--bounding-set=-ipc_lock", sys.executable, "-c", code], check=False)
+    assert r.returncode != 0
+    err = r.stderr.decode()
+    assert "ulimit -l" in err and "CAP_IPC_LOCK" in err
+    from pyxring.xdp import _bpf
+    with lab.enter_b():
+        assert _bpf.query(lab.ifindex_b)["prog_id"] == 0
+
+
+def test_cli_capture_with_xdp_backend(lab, tmp_path):
+    from pyxring.reader import open_reader
+    out = tmp_path / "f.pcapng"
+    proc = lab.popen("b", [sys.executable, "-m", "pyxring", "capture", lab.if_b, "--backend", "xdp",
+                           "-w", str(out), "-c", "25", "-q", "udp", "dst", "port", str(DPORT)],
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        frames = lab.udp_frames(25, size=300, dport=DPORT)
+        # the capture is ready once the program is on the interface
+        from pyxring.xdp import _bpf
+        deadline = time.monotonic() + 10
+        with lab.enter_b():
+            while not _bpf.query(lab.ifindex_b)["prog_id"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+        time.sleep(0.2)
+        lab.send_frames(lab.udp_frames(5, dport=1234) + frames)
+        _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0, err
+        assert "25 packets captured" in err
+        with open_reader(str(out)) as rd:
+            assert [bytes(r.data) for r in rd] == frames
+        with lab.enter_b():
+            assert _bpf.query(lab.ifindex_b)["prog_id"] == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_cli_usage_errors(lab):
+    r = lab.run_b([sys.executable, "-m", "pyxring", "capture", lab.if_b, "--backend", "xdp",
+                   "--xdp-frames", "1000", "-c", "1"], check=False, cwd=ROOT)
+    assert r.returncode == 2 and b"frame count 1000" in r.stderr

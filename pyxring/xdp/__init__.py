@@ -8,8 +8,10 @@ load the program, install the filter, route each queue to its socket, and
 only then attach the program — by BPF link, so it goes away with the
 process even on SIGKILL.
 """
+import atexit
 import errno as _errno
 import os
+import weakref
 import socket as _socket
 import warnings
 
@@ -108,6 +110,34 @@ def _take_interface(iface, ifindex, replace):
     return restore
 
 
+def _promisc_socket(iface, ifindex):
+    """Promiscuous mode tied to a socket's life: the kernel drops the
+    membership when the socket closes, also when the process is killed."""
+    import struct
+    s = _socket.socket(_socket.AF_PACKET, _socket.SOCK_RAW, 0)   # protocol 0: receives nothing
+    try:
+        # SOL_PACKET, PACKET_ADD_MEMBERSHIP, struct packet_mreq{ifindex, PACKET_MR_PROMISC}
+        s.setsockopt(263, 1, struct.pack("iHH8s", ifindex, 1, 0, b""))
+    except OSError as e:
+        s.close()
+        from pyxring.errors import raise_errno
+        raise_errno(e.errno, f"enabling promiscuous mode on {iface}")
+    return s
+
+
+# Programs attached by netlink outlive the process: detach them at exit.
+_netlink_sources = weakref.WeakSet()
+
+
+@atexit.register
+def _detach_netlink_programs():
+    for src in list(_netlink_sources):
+        try:
+            src.close()
+        except Exception:
+            pass
+
+
 def _load_filter(expr, prog, frags):
     try:
         from pyxring.bpf import xdp_filter
@@ -152,6 +182,8 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
     (UMEM frames kept for ``send()``).
 
     AF_XDP sees received frames only: ``direction`` "out" is refused.
+    ``promisc`` is held by an AF_PACKET membership, so it ends with the
+    process however it ends.
     """
     from pyxring.xdp import _bpf
     from pyxring.xdp._xsk import XskSource
@@ -223,6 +255,10 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
                                             f"packet arrives on queue 0")
             _warn_once(("vlan", iface), f"{iface}: generic XDP mode can't see VLAN tags the driver "
                                         f"took out of frames (rx VLAN offload); such frames arrive untagged")
+        if src.program.netlink:
+            _netlink_sources.add(src)
+        if promisc:
+            src.promisc_sock = _promisc_socket(iface, ifindex)
         src.restore = restore
         restore = None
         return src

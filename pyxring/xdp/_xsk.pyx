@@ -129,7 +129,9 @@ cdef class XskSource(Source):
     cdef uint64_t acc[6]               # XDP_STATISTICS of sockets already closed
     cdef public object program         # the XdpProgram feeding the sockets (or None)
     cdef public object restore         # callable run at close (re-attach a replaced program)
+    cdef public object promisc_sock    # AF_PACKET socket whose membership keeps promisc on
     cdef readonly list queue_ids
+    cdef object __weakref__
 
     def __cinit__(self, *args, **kwargs):
         self.qs = NULL
@@ -743,6 +745,9 @@ cdef class XskSource(Source):
             if self.umem != NULL and self.exports == 0:
                 munmap(self.umem, self.umem_size)
                 self.umem = NULL
+            if self.promisc_sock is not None:
+                self.promisc_sock.close()
+                self.promisc_sock = None
             restore, self.restore = self.restore, None
             if restore is not None:
                 restore()
