@@ -142,10 +142,18 @@ static void myring_refresh_consumer(struct myring_dev *dev)
 	if (c == dev->cons)
 		return;
 	/* Accept only forward moves that stay within what was published. */
-	if (c - dev->cons <= dev->prod - dev->cons && !(c & (MYRING_ALIGN - 1)))
-		dev->cons = c;
-	else
+	if (c - dev->cons > dev->prod - dev->cons || (c & (MYRING_ALIGN - 1))) {
 		dev->bad_consumer++;
+		return;
+	}
+	dev->cons = c;
+	/*
+	 * The fill level only falls when the consumer moves, so this is where
+	 * the low watermark re-arms the high one (checking only after a burst
+	 * of writes could miss the dip below wm_low).
+	 */
+	if (!dev->armed && dev->prod - c < dev->cfg.wm_low)
+		dev->armed = true;
 }
 
 static u64 myring_fill(const struct myring_dev *dev)
@@ -281,8 +289,6 @@ static void myring_publish(struct myring_dev *dev)
 		dev->wm_signals++;
 		WRITE_ONCE(hdr->wm_signals, dev->wm_signals);
 		myring_signal(dev);
-	} else if (!dev->armed && fill < dev->cfg.wm_low) {
-		dev->armed = true;
 	}
 }
 
@@ -348,6 +354,7 @@ static enum hrtimer_restart myring_tick(struct hrtimer *t)
 	if (n > MYRING_MAX_PER_TICK)
 		n = MYRING_MAX_PER_TICK;
 	spin_lock_bh(&dev->lock);
+	myring_refresh_consumer(dev);
 	dev->generated += n;
 	while (n--)
 		myring_write_synth(dev, ts);
@@ -374,6 +381,7 @@ static unsigned int myring_nf_hook(void *priv, struct sk_buff *skb,
 	caplen = min3(wirelen, dev->cfg.snaplen, dev->ring_size / 4);
 
 	spin_lock_bh(&dev->lock);
+	myring_refresh_consumer(dev);
 	rec = myring_begin_packet(dev, caplen, ktime_get_real_ns());
 	if (rec) {
 		dst = (u8 *)(rec + 1);

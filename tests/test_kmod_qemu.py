@@ -110,7 +110,7 @@ def test_no_kernel_warnings(guest):
 
 
 def _pcapng_isb(data):
-    """(ifrecv, ifdrop) from the last Interface Statistics Block."""
+    """(isb_ifrecv, isb_osdrop) from the last Interface Statistics Block."""
     off, found = 0, None
     assert struct.unpack_from("<I", data, 8)[0] == 0x1A2B3C4D, "not little-endian pcapng"
     while off + 12 <= len(data):
@@ -123,7 +123,7 @@ def _pcapng_isb(data):
                     break
                 if code == 4:
                     recv = struct.unpack_from("<Q", data, opts + 4)[0]
-                elif code == 5:
+                elif code == 7:
                     drop = struct.unpack_from("<Q", data, opts + 4)[0]
                 opts += 4 + (olen + 3) // 4 * 4
             found = (recv, drop)
