@@ -380,3 +380,53 @@ def test_cli_usage_errors(lab):
     r = lab.run_b([sys.executable, "-m", "pyxring", "capture", lab.if_b, "--backend", "xdp",
                    "--xdp-frames", "1000", "-c", "1"], check=False, cwd=ROOT)
     assert r.returncode == 2 and b"frame count 1000" in r.stderr
+
+
+USER_PROG_C = r"""
+#include <uapi/linux/bpf.h>
+BPF_XSKMAP(xsks_map, 64);
+int user_xdp(struct xdp_md *ctx)
+{
+    return xsks_map.redirect_map(ctx->rx_queue_index, XDP_PASS);
+}
+"""
+
+
+def test_user_program_in_c_through_bcc(lab, tmp_path, monkeypatch):
+    """bcc with the header workaround: a merged Debian header tree made
+    under $HOME/.cache/pyxring and passed as BCC_KERNEL_SOURCE."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("BCC_KERNEL_SOURCE", raising=False)
+    src_c = tmp_path / "user.c"
+    src_c.write_text(USER_PROG_C)
+    from pyxring.xdp import _bcc, _bpf
+    ksrc = _bcc.kernel_source_dir()
+    if ksrc is not None:
+        assert os.path.isfile(os.path.join(ksrc, "include", "generated", "autoconf.h"))
+        assert ksrc.startswith(str(tmp_path))
+    src = open_xdp(lab, xdp_mode="native", xdp_prog=str(src_c))
+    try:
+        assert src.info()["xdp_prog"] == "user_xdp" and src.info()["link"]
+        frames = lab.udp_frames(20, dport=DPORT)
+        lab.send_frames(frames)
+        got = [g for g in collect(src, 20) if ours(g)]
+        assert got == frames
+        st = src.stats()
+        assert st["received"] == st["rx_packets"] >= 20 and "xdp_seen" not in st
+    finally:
+        src.close()
+        monkeypatch.delenv("BCC_KERNEL_SOURCE", raising=False)
+    with lab.enter_b():
+        assert _bpf.query(lab.ifindex_b)["prog_id"] == 0
+
+
+def test_user_object_through_libbpf(lab):
+    from pyxring.xdp import default_object
+    src = open_xdp(lab, xdp_mode="generic", xdp_prog=default_object())
+    try:
+        assert src.info()["xdp_prog"] == "pyxring_xdp"     # the object's first program
+        frames = lab.udp_frames(10, dport=DPORT)
+        lab.send_frames(frames)
+        assert [g for g in collect(src, 10) if ours(g)] == frames
+    finally:
+        src.close()

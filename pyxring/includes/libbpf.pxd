@@ -62,6 +62,12 @@ cdef extern from "<linux/bpf.h>" nogil:
         BPF_PROG_TYPE_XDP
         BPF_F_XDP_HAS_FRAGS
         BPF_OBJ_NAME_LEN
+    struct bpf_map_info:
+        uint32_t type
+        uint32_t id
+        uint32_t key_size
+        uint32_t value_size
+        uint32_t max_entries
     struct bpf_prog_info:
         uint32_t type
         uint32_t id

@@ -197,9 +197,9 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
     if p["xdp_mode"] not in ("auto", "native", "generic"):
         raise ConfigError(f"--xdp-mode must be auto, native or generic, not {p['xdp_mode']!r}")
     xdp_prog = p["xdp_prog"]
-    if xdp_prog and xdp_prog.endswith(".c"):
-        raise BackendUnavailable("xdp: loading a C program with bcc (--xdp-prog FILE.c) is not "
-                                 "implemented yet; build it with clang -O2 -g -target bpf and pass the .o")
+    if xdp_prog and xdp_prog.endswith(".c") and p["multi_buffer"]:
+        raise ConfigError("--xdp-prog FILE.c: bcc can't load multi-buffer (xdp.frags) programs; "
+                          "build it with clang and pass the .o")
     if xdp_prog and not os.path.exists(xdp_prog):
         raise ConfigError(f"--xdp-prog: no such file: {xdp_prog}")
     ifindex, mtu, nq = link_info(iface)
@@ -225,30 +225,10 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
                         rx_ring_size=p["rx_ring_size"], tx_frames=p["tx_frames"],
                         bind_mode=p["bind_mode"], multi_buffer=bool(frags),
                         batch_size=p["batch_size"], need_wakeup=p.get("need_wakeup", True))
-        errors = []
-        for mode, obj, name, dev_bound in _variants(p["xdp_mode"], xdp_prog, frags):
-            prog = None
-            try:
-                prog = _bpf.XdpProgram(obj, iface, ifindex, name, dev_bound=dev_bound,
-                                       frags=bool(frags) if xdp_prog else None)
-                if filter:
-                    _load_filter(filter, prog, bool(frags))
-                for qid, fd in src.xsk_fds():
-                    prog.set_socket(qid, fd)
-                prog.attach(mode)
-            except PyxringError as e:
-                if prog is not None:
-                    prog.close()
-                errors.append(e)
-                # a bad filter or a missing permission won't get better in another mode
-                if type(e).__name__ in ("FilterError", "FilterUnsupported", "PermissionDenied"):
-                    raise
-                continue
-            src.program = prog
-            break
+        if xdp_prog and xdp_prog.endswith(".c"):
+            src.program = _attach_bcc(xdp_prog, iface, ifindex, src, p["xdp_mode"], filter, frags)
         else:
-            # the generic-mode error says most (native may simply be unsupported)
-            raise errors[-1]
+            src.program = _attach_object(xdp_prog, iface, ifindex, src, p["xdp_mode"], filter, frags)
         if src.program.attached_mode == "generic":
             if any(q != 0 for q in queues) and p["queue"] is not None:
                 _warn_once(("genq", iface), f"{iface}: XDP fell back to generic mode, where every "
@@ -270,6 +250,58 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
         raise
 
 
+def _attach_object(xdp_prog, iface, ifindex, src, xdp_mode, filter, frags):
+    """Load, fill the maps and attach the first variant that works."""
+    from pyxring.xdp import _bpf
+    errors = []
+    for mode, obj, name, dev_bound in _variants(xdp_mode, xdp_prog, frags):
+        prog = None
+        try:
+            prog = _bpf.XdpProgram(obj, iface, ifindex, name, dev_bound=dev_bound,
+                                   frags=bool(frags) if xdp_prog else None)
+            if filter:
+                _load_filter(filter, prog, bool(frags))
+            for qid, fd in src.xsk_fds():
+                prog.set_socket(qid, fd)
+            prog.attach(mode)
+            return prog
+        except PyxringError as e:
+            if prog is not None:
+                prog.close()
+            errors.append(e)
+            # a bad filter or a missing permission won't get better in another mode
+            if type(e).__name__ in ("FilterError", "FilterUnsupported", "PermissionDenied"):
+                raise
+    # the last (generic-mode) error says most: native may simply be unsupported
+    raise errors[-1]
+
+
+def _attach_bcc(path, iface, ifindex, src, xdp_mode, filter, frags):
+    """A user's C program through bcc: compiled once, attached natively or
+    generically."""
+    from pyxring.xdp import _bcc
+    if frags:
+        raise ConfigError(f"{iface}: the MTU needs a multi-buffer (xdp.frags) program, which bcc "
+                          f"can't load; build {path} with clang and pass the .o")
+    prog = _bcc.load(path, iface, ifindex)
+    try:
+        if filter:
+            _load_filter(filter, prog, False)
+        for qid, fd in src.xsk_fds():
+            prog.set_socket(qid, fd)
+        modes = ["native", "generic"] if xdp_mode == "auto" else [xdp_mode]
+        for i, mode in enumerate(modes):
+            try:
+                prog.attach(mode)
+                return prog
+            except PyxringError:
+                if i == len(modes) - 1:
+                    raise
+    except BaseException:
+        prog.close()
+        raise
+
+
 def add_cli_options(group):
     group.add_argument("--xdp-mode", choices=("auto", "native", "generic"),
                        help="XDP attach mode (default auto: native, else generic)")
@@ -285,8 +317,9 @@ def add_cli_options(group):
                        help="UMEM headroom before each frame (default 0)")
     group.add_argument("--xdp-rx-ring", dest="rx_ring_size", type=int, metavar="N",
                        help=f"RX ring entries, a power of two (default {DEFAULTS['rx_ring_size']})")
-    group.add_argument("--xdp-prog", metavar="FILE.o",
-                       help="your own XDP object (clang -target bpf) with an xsks_map")
+    group.add_argument("--xdp-prog", metavar="FILE",
+                       help="your own XDP program with an xsks_map: FILE.o (clang -target bpf, "
+                            "loaded by libbpf) or FILE.c (compiled by bcc)")
     group.add_argument("--xdp-replace", action="store_true", default=None,
                        help="replace an XDP program already on the interface (put back on exit)")
 

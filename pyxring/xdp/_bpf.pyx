@@ -160,6 +160,7 @@ cdef class XdpProgram:
     cdef readonly str attached_mode    # "native", "generic" or None
     cdef readonly bint netlink         # attached by netlink: must detach ourselves
     cdef int ncpus
+    cdef object keeper                 # a loader owning the fds (bcc's BPF object), or None
 
     def __cinit__(self):
         self.obj = NULL
@@ -297,7 +298,15 @@ cdef class XdpProgram:
         cdef pyxring_counters *vals
         cdef pyxring_counters tot
         cdef int i
+        cdef bpf_map_info minfo
+        cdef uint32_t mlen = sizeof(minfo)
         if self.counters_fd < 0 or self.ncpus <= 0:
+            return {}
+        # a user's object may call its map "counters" with another layout:
+        # a lookup would write past our buffer
+        memset(&minfo, 0, sizeof(minfo))
+        if bpf_obj_get_info_by_fd(self.counters_fd, &minfo, &mlen) < 0 or \
+                minfo.value_size != sizeof(pyxring_counters):
             return {}
         vals = <pyxring_counters *>malloc(self.ncpus * sizeof(pyxring_counters))
         if vals == NULL:
@@ -326,6 +335,9 @@ cdef class XdpProgram:
             self.obj = NULL
         self.prog = NULL
         self.prog_fd = self.xsks_map_fd = self.counters_fd = self.filter_map_fd = -1
+        keeper, self.keeper = self.keeper, None
+        if keeper is not None and hasattr(keeper, "cleanup"):
+            keeper.cleanup()
 
     def __dealloc__(self):
         if self.link_fd >= 0:
@@ -334,3 +346,24 @@ cdef class XdpProgram:
             bpf_xdp_detach(self.ifindex, _MODE_FLAGS.get(self.attached_mode, 0), NULL)
         if self.obj != NULL:
             bpf_object__close(self.obj)
+
+
+def adopt(keeper, int prog_fd, int xsks_map_fd, int counters_fd, int filter_map_fd,
+          str ifname, int ifindex, str name, str path):
+    """An ``XdpProgram`` over fds loaded by someone else (bcc): attached,
+    counted and detached like ours; ``keeper`` owns the fds and is cleaned
+    up on close."""
+    cdef XdpProgram p = XdpProgram.__new__(XdpProgram)
+    p.keeper = keeper
+    p.path = path
+    p.prog_name = name
+    p.ifname = ifname
+    p.ifindex = ifindex
+    p.dev_bound = False
+    p.frags = False
+    p.prog_fd = prog_fd
+    p.xsks_map_fd = xsks_map_fd
+    p.counters_fd = counters_fd
+    p.filter_map_fd = filter_map_fd
+    p.ncpus = libbpf_num_possible_cpus()
+    return p

@@ -126,6 +126,7 @@ cdef class XskSource(Source):
     cdef uint32_t tx_nfree
     cdef uint32_t next_q               # round-robin start among queues
     cdef uint64_t tx_sent, tx_completed, tx_errors
+    cdef uint64_t rx_packets           # handed to the user
     cdef uint64_t acc[6]               # XDP_STATISTICS of sockets already closed
     cdef public object program         # the XdpProgram feeding the sockets (or None)
     cdef public object restore         # callable run at close (re-attach a replaced program)
@@ -367,6 +368,7 @@ cdef class XskSource(Source):
                 raise MemoryError()
             if rc < 0:
                 raise_errno(-rc, f"waiting for packets on {self.name}")
+            self.rx_packets += batch.count
             return batch.count
 
     cdef int _wait_and_take(self, Batch batch, batch_hold *hold, int timeout_ms) noexcept nogil:
@@ -703,7 +705,10 @@ cdef class XskSource(Source):
         st = self.xdp_statistics()
         prog = self.program.counters() if self.program is not None else {}
         dropped = st["rx_dropped"] + st["rx_ring_full"] + st["rx_invalid_descs"]
-        out = {"received": prog.get("redirected", 0), "dropped": dropped}
+        # without the program's counters (a user's program), what reached us
+        # plus what was lost on the way is the best count there is
+        received = prog["redirected"] if "redirected" in prog else self.rx_packets + dropped
+        out = {"received": received, "dropped": dropped, "rx_packets": self.rx_packets}
         out.update(st)
         out.update({f"xdp_{k}": v for k, v in prog.items()})
         out.update({"tx_sent": self.tx_sent, "tx_completed": self.tx_completed,
