@@ -198,9 +198,15 @@ static struct myring_rec *myring_reserve(struct myring_dev *dev, u32 len)
 	return rec;
 }
 
-static void myring_commit(struct myring_dev *dev, struct myring_rec *rec)
+/*
+ * Advance past a record reserved for `len` payload bytes.  The length comes
+ * from the caller, never from the record: user space can rewrite the shared
+ * page at any time, and a producer index derived from it could make the
+ * next write run past the end of the ring.
+ */
+static void myring_commit(struct myring_dev *dev, u32 len)
 {
-	u64 space = MYRING_REC_SPACE(rec->len);
+	u64 space = MYRING_REC_SPACE(len);
 
 	dev->prod += space;
 	dev->bytes += space;
@@ -223,7 +229,7 @@ static bool myring_flush_drop(struct myring_dev *dev)
 	drop = (struct myring_drop *)(rec + 1);
 	drop->lost = dev->lost_pending;
 	drop->first_seq = dev->first_lost_seq;
-	myring_commit(dev, rec);
+	myring_commit(dev, sizeof(*drop));
 	dev->drop_records++;
 	dev->lost_pending = 0;
 	return true;
@@ -233,11 +239,12 @@ static bool myring_flush_drop(struct myring_dev *dev)
  * Start a packet record: a sequence number is spent whether or not it fits,
  * so loss is exact.  NULL means the record is lost (already counted).
  */
-static struct myring_rec *myring_begin_packet(struct myring_dev *dev, u32 len, u64 ts)
+static struct myring_rec *myring_begin_packet(struct myring_dev *dev, u32 len, u64 ts, u64 *seqp)
 {
 	struct myring_rec *rec = NULL;
 	u64 seq = dev->seq++;
 
+	*seqp = seq;
 	dev->produced++;
 	/* A pending DROP goes first, so records stay in sequence order. */
 	if (myring_flush_drop(dev))
@@ -330,17 +337,18 @@ static void myring_write_synth(struct myring_dev *dev, u64 ts)
 	struct myring_synth_payload *pl;
 	struct myring_rec *rec;
 	u8 *frame;
+	u64 seq;
 
-	rec = myring_begin_packet(dev, size, ts);
+	rec = myring_begin_packet(dev, size, ts, &seq);
 	if (!rec)
 		return;
 	frame = (u8 *)(rec + 1);
 	memcpy(frame, dev->frame_tmpl, MYRING_SYNTH_HDRLEN);
 	pl = (struct myring_synth_payload *)(frame + MYRING_SYNTH_HDRLEN);
-	pl->seq_be = cpu_to_be64(rec->seq);
+	pl->seq_be = cpu_to_be64(seq);
 	pl->ts_ns_be = cpu_to_be64(ts);
 	memset(pl + 1, 0xa5, size - MYRING_SYNTH_HDRLEN - sizeof(*pl));
-	myring_commit(dev, rec);
+	myring_commit(dev, size);
 }
 
 static enum hrtimer_restart myring_tick(struct hrtimer *t)
@@ -373,6 +381,7 @@ static unsigned int myring_nf_hook(void *priv, struct sk_buff *skb,
 	struct myring_dev *dev = priv;
 	unsigned int mac_len = 0, wirelen, caplen;
 	struct myring_rec *rec;
+	u64 seq;
 	u8 *dst;
 
 	if (skb_mac_header_was_set(skb) && skb_mac_offset(skb) < 0)
@@ -382,7 +391,7 @@ static unsigned int myring_nf_hook(void *priv, struct sk_buff *skb,
 
 	spin_lock_bh(&dev->lock);
 	myring_refresh_consumer(dev);
-	rec = myring_begin_packet(dev, caplen, ktime_get_real_ns());
+	rec = myring_begin_packet(dev, caplen, ktime_get_real_ns(), &seq);
 	if (rec) {
 		dst = (u8 *)(rec + 1);
 		/* The MAC header sits in the linear area just before data. */
@@ -391,9 +400,8 @@ static unsigned int myring_nf_hook(void *priv, struct sk_buff *skb,
 			memset(dst + mac_len, 0, caplen - mac_len);
 		rec->wirelen = wirelen;
 		rec->ifindex = state->in ? state->in->ifindex : 0;
-		if (caplen < wirelen)
-			rec->flags |= MYRING_RF_TRUNCATED;
-		myring_commit(dev, rec);
+		rec->flags = caplen < wirelen ? MYRING_RF_TRUNCATED : 0;
+		myring_commit(dev, caplen);
 	}
 	myring_publish(dev);
 	spin_unlock_bh(&dev->lock);

@@ -399,6 +399,34 @@ static int test_protocol(void)
 	check("producer-restored", c.hdr->producer == st.producer, "hdr %llx kernel %llx",
 	      (unsigned long long)c.hdr->producer, (unsigned long long)st.producer);
 
+	/* scribble over every record header and index while the producer runs */
+	cfg = default_config();
+	cfg.rate_hz = 20000;
+	ioctl(fd, MYRING_IOC_CONFIG, &cfg);
+	ioctl(fd, MYRING_IOC_START, NULL);
+	{
+		struct timespec t0, t1;
+		unsigned int seed = 12345;
+		uint64_t *words = (uint64_t *)c.ring;
+		size_t nwords = c.ring_size / 8, k;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do {
+			for (k = 0; k < nwords; k += 4)
+				words[k] = ((uint64_t)rand_r(&seed) << 33) ^ rand_r(&seed);
+			c.hdr->consumer = ((uint64_t)rand_r(&seed) << 20) ^ rand_r(&seed);
+			c.hdr->producer = rand_r(&seed);
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+		} while ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 300);
+	}
+	ioctl(fd, MYRING_IOC_STOP, NULL);
+	st = get_stats(fd);
+	check("scribble-indices-sane", !(st.producer % MYRING_ALIGN) && !(st.consumer % MYRING_ALIGN) &&
+	      st.producer - st.consumer <= info.ring_size && st.produced > 0,
+	      "producer=%llu consumer=%llu", (unsigned long long)st.producer,
+	      (unsigned long long)st.consumer);
+	c.hdr->consumer = st.consumer;
+
 	/* netfilter mode registers and unregisters cleanly */
 	cfg = default_config();
 	cfg.mode = MYRING_MODE_NETFILTER;

@@ -40,7 +40,7 @@ config-badptr-efault eventfd-register start config-running-ebusy start-running-e
 poll-readable select-readable flags-running records-in-sequence flags-stopped final-signal
 poll-empty wm-start wm-high-signal wm-no-signal-above-low wm-rearm-after-low
 wm-records-in-sequence wm-signal-count overflow-start overflow-happened overflow-exact
-overflow-drop-records bad-consumer-ignored producer-restored netfilter-start-stop
+overflow-drop-records bad-consumer-ignored producer-restored scribble-indices-sane netfilter-start-stop
 reopen-after-close unload-open unload-while-open-refused unload-while-mapped-refused
 mapping-still-valid unload-after-munmap device-gone""".split()
 PY_CHECKS = """cli-exit-0 cli-count py-overflow-dropped py-overflow-exact py-overflow-seq-gaps
