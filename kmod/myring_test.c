@@ -7,6 +7,7 @@
  *
  *   myring_test protocol   ring protocol, ioctls, watermarks, overflow/DROP
  *   myring_test unload     unloading while mapped/open is refused, then works
+ *   myring_test fake       the consumer helpers on a fake ring (any host)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -482,6 +483,109 @@ static int test_unload(void)
 	return 0;
 }
 
+/*
+ * The consumer helpers against a fake ring in ordinary memory (runs on any
+ * host): a minimal producer following the UAPI rules writes packets of
+ * varying sizes, PAD records at the wrap and a DROP record.
+ */
+struct fake {
+	struct myring_hdr *hdr;
+	uint8_t *ring;
+	uint32_t size;
+	uint64_t prod;
+};
+
+static int fake_put(struct fake *f, uint16_t type, uint64_t seq, const void *payload, uint32_t len)
+{
+	uint64_t need = MYRING_REC_SPACE(len), off = f->prod & (f->size - 1);
+	uint64_t tail = f->size - off, cons = f->hdr->consumer;
+	uint64_t total = need > tail ? tail + need : need;
+	struct myring_rec *rec;
+
+	if (f->size - (f->prod - cons) < total)
+		return -1;
+	if (need > tail) {
+		rec = (struct myring_rec *)(f->ring + off);
+		memset(rec, 0, sizeof(*rec));
+		rec->type = MYRING_REC_PAD;
+		rec->len = tail - sizeof(*rec);
+		f->prod += tail;
+		off = 0;
+	}
+	rec = (struct myring_rec *)(f->ring + off);
+	memset(rec, 0, sizeof(*rec));
+	rec->type = type;
+	rec->len = len;
+	rec->seq = seq;
+	memcpy(rec + 1, payload, len);
+	f->prod += need;
+	/* pairs with the consumer's acquire in myring_consumer__avail() */
+	__atomic_store_n(&f->hdr->producer, f->prod, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int test_fake(void)
+{
+	static uint8_t mem[MYRING_HDR_SIZE + 4096] __attribute__((aligned(4096)));
+	struct fake f = { (struct myring_hdr *)mem, mem + MYRING_HDR_SIZE, 4096, 0 };
+	struct myring_consumer c;
+	const struct myring_rec *rec;
+	struct myring_drop drop = { 5, 100 };
+	uint8_t payload[300];
+	uint64_t seq = 0, got = 0, lost = 0, pads_before;
+	int round, ok = 1, k;
+
+	f.hdr->magic = MYRING_MAGIC;
+	f.hdr->version = MYRING_VERSION;
+	f.hdr->hdr_size = MYRING_HDR_SIZE;
+	f.hdr->ring_size = f.size;
+	check("fake-init", myring_consumer__init(&c, mem) == 0, "init refused the header");
+	check("fake-empty", myring_consumer__next(&c) == NULL && !c.corrupt, "records in an empty ring");
+	for (round = 0; round < 200; round++) {
+		uint32_t len = 60 + (round * 37) % 240;
+
+		memset(payload, round & 0xff, len);
+		if (round == 100) {
+			fake_put(&f, MYRING_REC_DROP, seq, &drop, sizeof(drop));
+			seq += drop.lost;
+		}
+		if (fake_put(&f, MYRING_REC_PACKET, seq, payload, len) == 0)
+			seq++;
+		/* read every other round so the ring wraps with records pending */
+		if (round % 2)
+			continue;
+		while ((rec = myring_consumer__next(&c))) {
+			if (rec->type == MYRING_REC_DROP) {
+				const struct myring_drop *d = (const void *)myring_rec__data(rec);
+
+				ok &= d->first_seq == got + lost && d->lost == 5;
+				lost += d->lost;
+				continue;
+			}
+			ok &= rec->type == MYRING_REC_PACKET && rec->seq == got + lost;
+			for (k = 0; k < (int)rec->len; k++)
+				ok &= myring_rec__data(rec)[k] == myring_rec__data(rec)[0];
+			got++;
+		}
+		myring_consumer__release(&c, c.pos);
+	}
+	while ((rec = myring_consumer__next(&c)))
+		got += rec->type == MYRING_REC_PACKET;
+	myring_consumer__release(&c, c.pos);
+	check("fake-sequence", ok && got + lost == seq && !c.corrupt && f.prod > 3 * f.size,
+	      "ok=%d got=%llu lost=%llu seq=%llu", ok, (unsigned long long)got,
+	      (unsigned long long)lost, (unsigned long long)seq);
+	check("fake-release", f.hdr->consumer == f.prod, "consumer %llu producer %llu",
+	      (unsigned long long)f.hdr->consumer, (unsigned long long)f.prod);
+	/* a record claiming more bytes than were published is refused */
+	pads_before = c.pos;
+	fake_put(&f, MYRING_REC_PACKET, seq, payload, 64);
+	((struct myring_rec *)(f.ring + (pads_before & (f.size - 1))))->len = 1 << 20;
+	check("fake-corrupt-detected", myring_consumer__next(&c) == NULL && c.corrupt &&
+	      c.pos == pads_before, "corrupt=%d", c.corrupt);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "protocol";
@@ -491,8 +595,10 @@ int main(int argc, char **argv)
 		test_protocol();
 	else if (!strcmp(mode, "unload"))
 		test_unload();
+	else if (!strcmp(mode, "fake"))
+		test_fake();
 	else {
-		fprintf(stderr, "usage: %s protocol|unload\n", argv[0]);
+		fprintf(stderr, "usage: %s protocol|unload|fake\n", argv[0]);
 		return 2;
 	}
 	printf("MYRING-C-DONE %s failures=%d\n", mode, failures);

@@ -183,3 +183,17 @@ def test_cli_options_map_to_open_keywords():
     opts = myring.cli_options(args)
     assert opts["rate"] == 5000 and opts["record_size"] == 512 and opts["mode"] == "netfilter"
     assert set(opts) <= set(myring.DEFAULTS)
+
+
+def test_consumer_helpers_on_a_fake_ring():
+    """kmod/myring_user.h (what the Cython backend walks the ring with)
+    against a fake ring in ordinary memory: wrap with PAD, DROP, corruption."""
+    build = subprocess.run(["make", "-s", "-C", KMOD, "myring_test"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    r = subprocess.run([os.path.join(KMOD, "myring_test"), "fake"], capture_output=True,
+                       text=True, timeout=60)
+    checks, _, markers = qemu_run.parse(r.stdout)
+    assert set(checks) == {"fake-init", "fake-empty", "fake-sequence", "fake-release",
+                           "fake-corrupt-detected"}
+    assert _failed(checks, checks) == {}
+    assert markers["MYRING-C-DONE"] == ["fake failures=0"] and r.returncode == 0
