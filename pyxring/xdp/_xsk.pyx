@@ -131,6 +131,7 @@ cdef class XskSource(Source):
     cdef public object program         # the XdpProgram feeding the sockets (or None)
     cdef public object restore         # callable run at close (re-attach a replaced program)
     cdef public object promisc_sock    # AF_PACKET socket whose membership keeps promisc on
+    cdef dict closed_counters          # the program's counters as they were at close
     cdef readonly list queue_ids
     cdef object __weakref__
 
@@ -170,6 +171,9 @@ cdef class XskSource(Source):
                               if rx else f"tx_frames {tx_frames} exceeds the frame count {frame_count}")
         if batch_size < 1 or batch_size > rx_ring_size:
             raise ConfigError(f"batch size {batch_size} must be between 1 and the RX ring size")
+        if multi_buffer and batch_size < 32:
+            # a batch must hold the descriptors of the largest multi-buffer packet
+            raise ConfigError(f"batch size {batch_size} must be at least 32 with multi-buffer frames")
         self.frame_size = frame_size
         self.frame_count = frame_count
         self.headroom = headroom
@@ -526,23 +530,21 @@ cdef class XskSource(Source):
 
     cdef int release_batch(self, Batch batch) except -1:
         cdef batch_hold *hold = <batch_hold *>(<uintptr_t>batch.cookie)
-        cdef uint32_t i, idx = 0
         cdef int qi
-        cdef uint32_t *counts
         if hold == NULL:
             return 0
         batch.cookie = 0
         if self.qs != NULL and self.umem != NULL:
             with nogil:
                 for qi in range(self.nqueues):
-                    # count this queue's chunks, reserve once, write, submit
-                    idx = 0
                     self._refill(qi, hold)
         free(hold.joined)
         free(hold)
         return 0
 
     cdef void _refill(self, int qi, batch_hold *hold) noexcept nogil:
+        """Give queue ``qi``'s chunks of ``hold`` back to its fill ring:
+        count, reserve once, write, submit once."""
         cdef uint32_t i, n = 0, idx = 0, w = 0
         cdef xring *fq = &self.qs[qi].fill
         for i in range(hold.n):
@@ -703,7 +705,10 @@ cdef class XskSource(Source):
         to user space (socket drops, RX ring full, invalid descriptors).
         Plus the XDP_STATISTICS and program counters, and TX counts."""
         st = self.xdp_statistics()
-        prog = self.program.counters() if self.program is not None else {}
+        if self.program is not None:
+            prog = self.program.counters()
+        else:
+            prog = self.closed_counters or {}
         dropped = st["rx_dropped"] + st["rx_ring_full"] + st["rx_invalid_descs"]
         # without the program's counters (a user's program), what reached us
         # plus what was lost on the way is the best count there is
@@ -735,6 +740,7 @@ cdef class XskSource(Source):
         self.closed = True
         try:
             if self.program is not None:
+                self.closed_counters = self.program.counters()
                 self.program.close()
         finally:
             self.program = None
