@@ -30,6 +30,13 @@
 
 #define DEV "/dev/myring"
 
+/* The ABI has the same layout in user space as in the kernel. */
+_Static_assert(offsetof(struct myring_hdr, producer) == 64, "producer on its own line");
+_Static_assert(offsetof(struct myring_hdr, consumer) == 128, "consumer on its own line");
+_Static_assert(sizeof(struct myring_rec) == MYRING_ALIGN, "a PAD header fits any tail");
+_Static_assert(sizeof(struct myring_config) == 32 && sizeof(struct myring_info) == 24 &&
+	       sizeof(struct myring_stats) == 80, "no implicit padding");
+
 static int failures;
 
 static void check(const char *name, int ok, const char *fmt, ...)

@@ -6,7 +6,8 @@
  * This header is the single source of truth for the ABI: the module, the
  * static guest test and pyxring's Cython backend all declare from it.
  *
- * Memory layout (mmap offset 0, length myring_info.mmap_size exactly):
+ * Memory layout (one MAP_SHARED mapping, PROT_READ|PROT_WRITE, offset 0,
+ * length myring_info.mmap_size exactly; anything else is EINVAL):
  *
  *   [0, MYRING_HDR_SIZE)                 struct myring_hdr (one page)
  *   [MYRING_HDR_SIZE, +ring_size)        the data ring, ring_size a power of two
