@@ -119,6 +119,7 @@ struct myring_dev {
 	ktime_t period;
 	ktime_t started;
 	u64 generated;			/* records generated since START */
+	u64 last_ts;			/* timestamp of the last synthetic record */
 	u8 frame_tmpl[MYRING_SYNTH_HDRLEN];
 
 	/* netfilter producer */
@@ -357,15 +358,23 @@ static enum hrtimer_restart myring_tick(struct hrtimer *t)
 	u64 elapsed = ktime_to_ns(ktime_sub(ktime_get(), dev->started));
 	u64 due = mul_u64_u32_div(elapsed, dev->cfg.rate_hz, NSEC_PER_SEC) + 1;
 	u64 n = due > dev->generated ? due - dev->generated : 0;
+	u64 gap = NSEC_PER_SEC / dev->cfg.rate_hz;
 	u64 ts = ktime_get_real_ns();
 
 	if (n > MYRING_MAX_PER_TICK)
 		n = MYRING_MAX_PER_TICK;
+	/* Spread a tick's records over the time they were due, oldest first. */
+	ts -= n ? (n - 1) * gap : 0;
+	/* ... but never before the previous tick's last record. */
+	if (ts <= dev->last_ts)
+		ts = dev->last_ts + 1;
 	spin_lock_bh(&dev->lock);
 	myring_refresh_consumer(dev);
 	dev->generated += n;
-	while (n--)
+	for (; n; n--, ts += gap) {
 		myring_write_synth(dev, ts);
+		dev->last_ts = ts;
+	}
 	myring_publish(dev);
 	spin_unlock_bh(&dev->lock);
 

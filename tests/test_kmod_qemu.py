@@ -137,14 +137,16 @@ def test_cli_capture_judged_by_tshark(guest):
     path = os.path.join(guest["out"], "cli.pcapng")
     r = subprocess.run(["tshark", "-r", path, "-T", "fields", "-E", "separator=,",
                         "-e", "frame.len", "-e", "eth.type", "-e", "ip.src", "-e", "ip.dst",
-                        "-e", "udp.dstport", "-e", "ip.checksum.status", "-e", "data.data",
+                        "-e", "udp.dstport", "-e", "ip.checksum.status", "-e", "frame.time_delta",
+                        "-e", "data.data",
                         "-o", "ip.check_checksum:TRUE"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     rows = [line.split(",") for line in r.stdout.splitlines()]
     assert len(rows) == CLI_COUNT
     seqs = []
-    for flen, etype, src, dst, dport, csum, payload in rows:
+    for flen, etype, src, dst, dport, csum, delta, payload in rows:
+        assert float(delta) >= 0, "timestamps go backwards"
         assert (flen, etype, src, dst, dport) == ("256", "0x0800", "10.0.0.1", "10.0.0.2", "9999")
         assert csum == "1", "tshark does not find the IPv4 header checksum good"  # 1 = Good
         seqs.append(int(payload[:16], 16))
