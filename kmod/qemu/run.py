@@ -146,8 +146,9 @@ def build_initramfs(path, ko, test_bin, with_python):
     cpio.copy(os.path.join(HERE, "init.sh"), "init", mode=0o755)
     cpio.copy(ko, "myring.ko")
     cpio.copy(test_bin, "myring_test")
+    elves = ["/bin/busybox"]    # static as packaged (busybox-static); ldd finds nothing then
     if with_python:
-        elves = [f"/usr/bin/{PYVER}"]
+        elves.append(f"/usr/bin/{PYVER}")
         stdlib = f"/usr/lib/{PYVER}"
         for dirpath, dirnames, filenames in os.walk(stdlib):
             rel = os.path.relpath(dirpath, stdlib)
@@ -168,11 +169,11 @@ def build_initramfs(path, ko, test_bin, with_python):
                     cpio.copy(src, os.path.join("pyxring-root", os.path.relpath(src, ROOT)))
                     if fn.endswith(".so"):
                         elves.append(src)
-        for lib in shared_libs(elves):
-            cpio.copy(lib)
         cpio.copy(f"/usr/bin/{PYVER}")
         cpio.symlink("usr/bin/python3", PYVER)
         cpio.copy(os.path.join(HERE, "guest_py.py"), "guest_py.py")
+    for lib in shared_libs(elves):
+        cpio.copy(lib)
     cpio.close()
 
 
