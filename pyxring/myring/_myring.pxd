@@ -111,7 +111,7 @@ cdef class MyringSource(Source):
     cdef int wakeup_ms          # longest sleep before looking at the ring again
     cdef Py_ssize_t max_batch
     # counters (records read by this consumer)
-    cdef uint64_t delivered
+    cdef uint64_t matched       # packets that passed the filter into batches
     cdef uint64_t filtered
     cdef uint64_t lost          # sum of DROP records' counts
     cdef uint64_t drop_records

@@ -216,7 +216,7 @@ cdef class MyringSource(Source):
             d.queue = 0
             d.flags = PKT_TRUNCATED if d.caplen < d.wirelen else 0
             n += 1
-        self.delivered += n
+        self.matched += n
         return n
 
     cdef Py_ssize_t fill_batch(self, Batch batch, int timeout_ms) except -1:
@@ -283,8 +283,8 @@ cdef class MyringSource(Source):
         libpcap counts), ``dropped`` (lost for a full ring, as reported by
         DROP records read so far) and the module's own counters."""
         cdef myring_stats st
-        out = {"received": self.delivered + self.lost, "dropped": self.lost,
-               "delivered": self.delivered, "filtered": self.filtered,
+        out = {"received": self.matched + self.lost, "dropped": self.lost,
+               "matched": self.matched, "filtered": self.filtered,
                "drop_records": self.drop_records}
         if self.fd >= 0:
             memset(&st, 0, sizeof(st))
