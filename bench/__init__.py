@@ -1,0 +1,1 @@
+"""pyxring's benchmarks: ``python -m bench.run`` (``make bench``)."""
