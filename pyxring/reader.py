@@ -37,6 +37,10 @@ PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
 
 BT_IDB, BT_OPB, BT_SPB, BT_ISB, BT_EPB = 1, 2, 3, 5, 6
 
+# block header, one 32-bit word, enhanced packet block fixed part; per byte order
+_STRUCTS = {e: (struct.Struct(e + "II"), struct.Struct(e + "I"), struct.Struct(e + "IIIII"))
+            for e in "<>"}
+
 # A record can't sensibly be bigger than this; a larger length in a header
 # means the file is corrupt, and we'd rather say so than try to allocate it.
 MAX_RECORD = 256 * 1024 * 1024
@@ -98,6 +102,11 @@ class Interface:
         self.section = section
 
     def to_ns(self, units):
+        if self.tsresol_pow2 or self.tsresol_units > 9:
+            return self._to_ns_slow(units)
+        return units * 10 ** (9 - self.tsresol_units) + self.tsoffset_s * 1_000_000_000
+
+    def _to_ns_slow(self, units):
         if self.tsresol_pow2:
             ns = (units * 1_000_000_000) >> self.tsresol_units
         elif self.tsresol_units <= 9:
@@ -293,6 +302,7 @@ class PcapngReader(_Reader):
         e = self._e
         n = 0
         read = self._f.read
+        hdr_s, u32_s, epb_s = _STRUCTS[e]
         while True:
             start = self._pos
             h = read(8)
@@ -302,14 +312,14 @@ class PcapngReader(_Reader):
                 h += self._read_more(8 - len(h))
                 if len(h) != 8:
                     self._fail(f"truncated block header: {len(h)} of 8 bytes", start)
-            btype = struct.unpack_from(e + "I", h)[0]
+            btype, total = hdr_s.unpack(h)
             if btype == PCAPNG_SHB:
                 # A new section may switch byte order.
                 self._pos = start + 8
                 self._parse_shb(h, start)
                 e = self._e
+                hdr_s, u32_s, epb_s = _STRUCTS[e]
                 continue
-            total = struct.unpack_from(e + "I", h, 4)[0]
             if total < 12 or total % 4 or total > MAX_RECORD:
                 self._fail(f"corrupt block length {total} (block type {btype:#x})", start)
             self._pos += 8
@@ -321,16 +331,20 @@ class PcapngReader(_Reader):
                     self._fail(f"truncated {what} (block type {btype:#x}): block says {total} "
                                f"bytes, file ends after {len(body) + 8}", start)
             self._pos += total - 8
-            if struct.unpack_from(e + "I", body, total - 12)[0] != total:
+            if u32_s.unpack_from(body, total - 12)[0] != total:
                 self._fail(f"block lengths disagree (block type {btype:#x})", start)
             blen = total - 12             # body without the trailing length
             if btype == BT_EPB:
                 if blen < 20:
                     self._fail("enhanced packet block too short", start)
-                lid, hi, lo, caplen, wirelen = struct.unpack_from(e + "IIIII", body, 0)
+                lid, hi, lo, caplen, wirelen = epb_s.unpack_from(body, 0)
                 if 20 + caplen > blen:
                     self._fail(f"enhanced packet block: caplen {caplen} exceeds the block", start)
-                gid, iface = self._iface(lid, start)
+                if lid < len(self._section_ifaces):
+                    gid = self._section_ifaces[lid]
+                    iface = self.interfaces[gid]
+                else:
+                    gid, iface = self._iface(lid, start)
                 flags = 0
                 opt_off = 20 + ((caplen + 3) & ~3)
                 if opt_off < blen:

@@ -35,7 +35,7 @@ def _wait_listening(proc, timeout=10):
 
 def _tcpdump_text(path, *extra):
     out = subprocess.run(["tcpdump", "-r", path, "-nn", *extra], capture_output=True,
-                         timeout=30, check=True, env={**os.environ, "TZ": os.environ.get("TZ", "")})
+                         timeout=30, check=True)
     # Hex dump lines (start with whitespace) follow undecodable frames: not ours to print.
     return [ln for ln in out.stdout.decode().splitlines() if ln and not ln[0].isspace()]
 
