@@ -631,6 +631,8 @@ def write_chart(results, path):
             ax_loss.plot(xs, loss, style, label=t["label"])
             ax_cpu.plot(xs, cpu, style, label=t["label"])
     ax_loss.set(title="Loss vs offered rate", xlabel="offered kpps", ylabel="loss %")
+    lo, hi = ax_loss.get_ylim()
+    ax_loss.set_ylim(-0.5, max(hi, 5))     # "0 loss" should sit on the floor, not mid-chart
     ax_cpu.set(title="Consumer CPU", xlabel="offered kpps", ylabel="CPU s per million packets",
                yscale="log")
     unl = results["points"].get("unlimited", {})
