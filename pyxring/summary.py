@@ -11,8 +11,9 @@ text tcpdump prints after the timestamp.  Known differences, on purpose:
   does; a ``Summarizer`` keeps tcpdump's per-connection state and prints
   its relative numbers.
 * Frames whose ethertype isn't decoded print the Ethernet header line
-  without tcpdump's hex dump of the payload; GRE, IGMP, SCTP and other
-  protocols print only their name and length.
+  without tcpdump's hex dump of the payload; IPv6 fragments, SCTP, IGMP
+  queries, ICMP time stamp replies and other rarer protocols print a
+  shorter line (their name and length).
 * Application protocols on well-known ports (DNS, HTTP, NTP, ...) are not
   decoded: they print as plain ``UDP, length N`` / TCP lines.
 * Fragments and unusual IP options print in a shorter form.
@@ -255,16 +256,23 @@ def _ipv6(mv, off, length, st=None):
     p = off + 40
     end = min(p + plen, n)
     ext = 0
-    # Hop-by-hop, routing, destination options: skip to the transport header.
+    tags = ""
+    # Hop-by-hop, routing, destination options: skip to the transport
+    # header; tcpdump names the first two before the payload.
     while nh in (0, 43, 60) and p + 8 <= end:
         nh_next = mv[p]
         hl = (mv[p + 1] + 1) * 8
+        tags += {0: "HBH ", 60: "DSTOPT "}.get(nh, "")
         p += hl
         ext += hl
         nh = nh_next
     if nh == 44:
         return f"IP6 {s} > {d}: frag"
-    return "IP6 " + _l4(mv[:end], p, nh, s, d, plen - ext, False, True, st, sraw, draw)
+    line = _l4(mv[:end], p, nh, s, d, plen - ext, False, True, st, sraw, draw)
+    if tags:
+        head, sep, rest = line.partition(": ")
+        line = head + sep + tags + rest
+    return "IP6 " + line
 
 
 def _l4(mv, p, proto, s, d, plen, more_frags, v6, st=None, sraw=b"", draw=b""):
@@ -289,6 +297,11 @@ def _l4(mv, p, proto, s, d, plen, more_frags, v6, st=None, sraw=b"", draw=b""):
     if proto == 58 and v6:
         return f"{s} > {d}: " + _icmp6(mv, p, plen)
     name = IP_PROTOS.get(proto)
+    if proto == 2 and not v6 and n >= p + 8:
+        return f"{s} > {d}: " + _igmp(mv, p, plen)
+    if proto == 50 and n >= p + 8:
+        spi, seq = struct.unpack_from("!II", mv, p)
+        return f"{s} > {d}: ESP(spi=0x{spi:08x},seq=0x{seq:x}), length {plen}"
     if proto == 47 and n >= p + 4:
         flags, gproto = _ports(mv, p)
         return f"{s} > {d}: GREv{flags & 7}, length {plen}: gre-proto-0x{gproto:x}"
@@ -439,10 +452,17 @@ def _icmp(mv, p, plen):
             return "ICMP " + ICMP_UNREACH[code].format(qdst) + f", length {plen}"
         return f"ICMP unreachable code {code}, length {plen}"
     if typ == 5:
-        return f"ICMP redirect, length {plen}"
+        if n < p + 28:
+            return " [|icmp]"
+        gw, qdst = _ip4s(mv[p + 4:p + 8]), _ip4s(mv[p + 24:p + 28])
+        kind = {0: "net", 1: "host", 2: "tos net", 3: "tos host"}.get(code, f"#{code}")
+        return f"ICMP redirect {qdst} to {kind} {gw}, length {plen}"
     if typ == 11:
-        what = "in-transit" if code == 0 else "reassembly"
-        return f"ICMP time exceeded {what}, length {plen}"
+        if code == 1:
+            return f"ICMP ip reassembly time exceeded, length {plen}"
+        return f"ICMP time exceeded in-transit, length {plen}"
+    if typ == 12:
+        return f"ICMP parameter problem - octet {mv[p + 4]}, length {plen}"
     if typ == 13 and n >= p + 8:
         ident, seq = _ports(mv, p + 4)
         return f"ICMP time stamp query id {ident} seq {seq}, length {plen}"
@@ -470,9 +490,34 @@ def _icmp6(mv, p, plen):
         if n < p + 24:
             return f"ICMP6, {name}, [|icmp6]"
         return f"ICMP6, {name}, tgt is {_ip6(bytes(mv[p + 8:p + 24]))}, length {plen}"
+    if typ == 143 and n >= p + 8:
+        return (f"ICMP6, {name}, {_u16(mv, p + 6)[0]} group record(s), length {plen}")
+    if typ == 2 and n >= p + 8:
+        return f"ICMP6, {name}, mtu {_u32(mv, p + 4)[0]}, length {plen}"
+    if typ == 1 and mv[p + 1] == 4 and n >= p + 8 + 40 + 4 and mv[p + 8 + 6] in (6, 17):
+        # port unreachable: name the quoted datagram's destination and port
+        q = p + 8
+        qdst = _ip6(bytes(mv[q + 24:q + 40]))
+        proto = "udp" if mv[q + 6] == 17 else "tcp"
+        return (f"ICMP6, {name}, unreachable port, {qdst} {proto} port "
+                f"{_u16(mv, q + 42)[0]}, length {plen}")
     if name:
         return f"ICMP6, {name}, length {plen}"
     return f"ICMP6, unknown icmp6 type ({typ}), length {plen}"
+
+
+def _igmp(mv, p, plen):
+    typ = mv[p]
+    group = _ip4s(mv[p + 4:p + 8])
+    if typ == 0x12:
+        return f"igmp v1 report {group}"
+    if typ == 0x16:
+        return f"igmp v2 report {group}"
+    if typ == 0x17:
+        return f"igmp leave {group}"
+    if typ == 0x22:
+        return f"igmp v3 report, {_u16(mv, p + 6)[0]} group record(s)"
+    return f" igmp {plen}"
 
 
 class Summarizer:

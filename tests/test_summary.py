@@ -226,3 +226,48 @@ def test_read_command_errors(tmp_path, capsys):
     assert out.out.count("UDP, length 8") == 1 and "cut.pcap: truncated packet 2" in out.err
     assert readcmd.main([str(path), "udp", "prot"]) == readcmd.EXIT_USAGE
     assert "invalid filter expression" in capsys.readouterr().err
+
+
+def test_less_common_packets_match_tcpdump(tmp_path):
+    """Frames built with scapy, judged by tcpdump -r: MLDv2 behind a hop-by-hop
+    header, IGMP, ICMP/ICMPv6 errors, ESP, unusual TCP flags and options."""
+    from scapy.all import wrpcap
+    from scapy.layers.igmp import IGMP
+    from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_RR
+    from scapy.layers.inet6 import (ICMPv6DestUnreach, ICMPv6MLReport2, ICMPv6ND_RA,
+                                    ICMPv6PacketTooBig, IPv6, IPv6ExtHdrHopByHop, RouterAlert)
+    from scapy.layers.ipsec import ESP
+    from scapy.layers.l2 import Ether
+
+    def eth():
+        return Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    a, b, c = "10.0.0.1", "10.0.0.2", "10.0.0.9"
+    quoted = IP(src=b, dst=c) / UDP(sport=7, dport=8)
+    frames = [
+        eth() / IPv6(src="fe80::1", dst="ff02::16", hlim=1) /
+        IPv6ExtHdrHopByHop(options=[RouterAlert()]) / ICMPv6MLReport2(),
+        eth() / IP(src=a, dst="224.0.0.22", ttl=1) / IGMP(type=0x16, gaddr="224.1.1.1"),
+        eth() / IPv6(src="fd00::1", dst="fd00::2") / ICMPv6DestUnreach(code=4) /
+        IPv6(src="fd00::2", dst="fd00::1") / UDP(sport=5, dport=6),
+        eth() / IPv6(src="fd00::1", dst="fd00::2") / ICMPv6PacketTooBig(mtu=1280) /
+        IPv6(src="fd00::2", dst="fd00::1") / UDP(sport=5, dport=6),
+        eth() / IPv6(src="fd00::1", dst="fd00::2") / ICMPv6ND_RA(),
+        eth() / IP(src=a, dst=b) / ICMP(type=3, code=1) / quoted,
+        eth() / IP(src=a, dst=b) / ICMP(type=3, code=4, nexthopmtu=1400) / quoted,
+        eth() / IP(src=a, dst=b) / ICMP(type=5, gw="10.0.0.3") / quoted,
+        eth() / IP(src=a, dst=b) / ICMP(type=11, code=1) / quoted,
+        eth() / IP(src=a, dst=b) / ICMP(type=12) / quoted,
+        eth() / IP(src=a, dst=b, options=[IPOption_RR()]) / UDP(sport=1000, dport=2000) / b"x",
+        eth() / IP(src=a, dst=b) / TCP(sport=1000, dport=2000, flags="SEC"),
+        eth() / IP(src=a, dst=b) / TCP(sport=1000, dport=2000, flags="U", urgptr=5) / b"abc",
+        eth() / IP(src=a, dst=b) / TCP(sport=1000, dport=2000, flags=""),
+        eth() / IP(src=a, dst=b) / ESP(spi=5, seq=1) / (b"\0" * 8),
+    ]
+    path = str(tmp_path / "rare.pcap")
+    wrpcap(path, frames)
+    summ = Summarizer()
+    with open_reader(path) as rd:
+        ours = [summ(r.data, r.linktype, r.wirelen) for r in rd]
+    theirs = [ln.split(" ", 1)[1] for ln in _tcpdump_text(path)]
+    assert len(ours) == len(frames)
+    assert ours == theirs
