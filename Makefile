@@ -45,8 +45,16 @@ $(BUILD)/.ext-stamp: $(PIP_STAMP) $(PYX)
 	@$(PY) -c 'import pyxring._core' || { echo "build: Cython extensions failed"; exit 1; }
 	@touch $@
 
-build: $(BUILD)/.ext-stamp
-	@$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . >/dev/null 2>&1 || true
+# `pyxring` on the venv's PATH and the work tree importable from anywhere: a
+# .pth entry and a launcher (the in-place extensions are what runs; a pip
+# editable install would compile everything a second time)
+$(VENV)/.editable: $(PIP_STAMP)
+	@echo "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/pyxring-worktree.pth"
+	@printf '#!%s\nimport sys\nfrom pyxring.cli import main\nsys.exit(main())\n' "$(abspath $(PY))" > $(VENV)/bin/pyxring
+	@chmod +x $(VENV)/bin/pyxring
+	@touch $@
+
+build: $(BUILD)/.ext-stamp $(VENV)/.editable
 
 xdp: $(APT_STAMP)
 	@if [ -f xdp_prog/Makefile ]; then $(MAKE) -s -C xdp_prog; fi

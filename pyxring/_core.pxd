@@ -62,6 +62,7 @@ cdef class Source:
     cdef public int exports         # outstanding buffer exports into the ring
     cdef readonly unsigned long long delivered   # packets handed to the user
     cdef Batch _spare               # a released batch kept for reuse
+    cdef object _iter               # the per-packet iterator (resumable)
     cdef Batch new_batch(self)
     cdef Py_ssize_t next_batch(self, Batch batch, int timeout_ms) except -1
     # Fill ``batch`` with what is ready, waiting up to ``timeout_ms`` (-1:

@@ -5,11 +5,14 @@ from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stdlib cimport realloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memmove
 
 from pyxring.includes.posix_io cimport now_realtime_ns
 
 
+
+
+cdef class PacketIter
 
 
 cdef class Batch:
@@ -29,6 +32,13 @@ cdef class Batch:
         self.released = True
 
     def __dealloc__(self):
+        # a batch dropped without release() must not keep its ring space
+        if not self.released and self.source is not None:
+            self.released = True
+            try:
+                self.source.release_batch(self)
+            except Exception:
+                pass
         free(self.descs)
 
     cdef int reserve(self, Py_ssize_t n) except -1:
@@ -241,7 +251,13 @@ cdef class Source:
         milliseconds without traffic (-1 waits forever, 0 never waits)."""
         if self.closed:
             raise ValueError(f"capture on {self.name} is closed")
-        cdef Batch b = self.new_batch()
+        cdef Batch b
+        # packets left over by an abandoned per-packet loop come first
+        if self._iter is not None:
+            b = (<PacketIter>self._iter).take_rest()
+            if b is not None:
+                return b
+        b = self.new_batch()
         self.next_batch(b, timeout_ms)
         return b
 
@@ -262,13 +278,19 @@ cdef class Source:
                 b.release()
 
     def __iter__(self):
-        """Per-packet iteration (packets valid until the next batch)."""
-        return PacketIter(self, 100)
+        """Per-packet iteration (a packet is valid until the loop moves past
+        its batch).  Breaking out and iterating again resumes where the
+        first loop stopped."""
+        if self._iter is None:
+            self._iter = PacketIter(self, 100)
+        return self._iter
 
     def packets(self, int timeout_ms=100):
-        """Per-packet iterator; each batch is released when the iterator
-        moves past it."""
-        return PacketIter(self, timeout_ms)
+        """Per-packet iterator waiting ``timeout_ms`` at a time for traffic;
+        each batch is released when the iterator moves past it."""
+        it = iter(self)
+        (<PacketIter>it).timeout_ms = timeout_ms
+        return it
 
     def stats(self):
         return {}
@@ -321,6 +343,21 @@ cdef class PacketIter:
                     raise
         self.idx += 1
         return make_packet(b, &b.descs[self.idx - 1])
+
+    cdef Batch take_rest(self):
+        """Hand over what this iterator has not yielded yet, as a batch."""
+        cdef Batch b = self.cur
+        if b is None:
+            return None
+        self.cur = None
+        if self.idx >= b.count:
+            b.release()
+            return None
+        if self.idx:
+            memmove(b.descs, b.descs + self.idx, (b.count - self.idx) * sizeof(pkt_desc))
+            b.count -= self.idx
+        self.idx = 0
+        return b
 
     def close(self):
         if self.cur is not None:

@@ -104,7 +104,8 @@ def open_capture(iface, *, filter=None, snaplen=262144, promisc=True, direction=
             from pyxring.errors import PyxringError
             if not isinstance(exc, PyxringError) and type(exc).__name__ != "FilterUnsupported":
                 raise
-            (notice or _stderr_notice)(f"pyxring: {chosen} backend unavailable ({exc}); using tpacket")
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            (notice or _stderr_notice)(f"pyxring: {chosen} backend unavailable ({first}); using tpacket")
             mod = backend_module("tpacket")
             opts = {k: v for k, v in opts.items() if k in _tpacket_opts()}
     return mod.open(iface, **kwargs, **opts)

@@ -171,6 +171,10 @@ def main(argv=None):
         return ExitStatus.OK
     except (PyxringError, ValueError, OSError) as exc:
         print(f"pyxring: {_one_line(exc)}", file=sys.stderr)
+        log = getattr(exc, "log", None)
+        if log:
+            # a program the BPF verifier refused: its log is the explanation
+            print(f"verifier log:\n{log.rstrip()}", file=sys.stderr)
         return _status_for(exc)
 
 

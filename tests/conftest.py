@@ -1,0 +1,54 @@
+"""Shared fixtures.  Privileged tests call ``require_root()``: they skip only
+off CI; with CI=true any skip is turned into a failure."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_root():
+    if os.geteuid() != 0:
+        if ON_CI:
+            pytest.fail("this test needs root, and CI must run it")
+        pytest.skip("needs root (network namespaces, AF_PACKET, BPF)")
+
+
+def require_tool(name):
+    path = shutil.which(name)
+    if path is None:
+        if ON_CI:
+            pytest.fail(f"{name} is not installed (make test installs it)")
+        pytest.skip(f"{name} is not installed")
+    return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if ON_CI and rep.skipped and not hasattr(rep, "wasxfail"):
+        rep.outcome = "failed"
+        rep.longrepr = f"a skip is not allowed on CI: {rep.longrepr}"
+
+
+@pytest.fixture
+def lab():
+    """A fresh veth pair between two throwaway namespaces."""
+    require_root()
+    from pyxring.netlab import VethPair
+    with VethPair(prefix="pxt") as pair:
+        yield pair
+
+
+def pyxring_cmd(*args):
+    return [sys.executable, "-m", "pyxring", *args]
+
+
+def run_pyxring(*args, timeout=60, **kw):
+    kw.setdefault("capture_output", True)
+    return subprocess.run(pyxring_cmd(*args), timeout=timeout, cwd=ROOT, **kw)
