@@ -226,6 +226,8 @@ class Tool:
 def build_tools(py, tmpdir):
     """Every tool of the comparison; ``ctx`` gives iface and output path."""
     taskset = ["taskset", "-c", str(CONSUMER_CPU)]
+    # No -q: the CLI then says "listening on" once capturing (its status
+    # line only appears on a terminal, which the harness's pipe is not).
     pyx = [*taskset, py, "-m", "pyxring", "capture"]
 
     def out(ctx, ext):
@@ -233,18 +235,18 @@ def build_tools(py, tmpdir):
 
     tools = [
         Tool("pyxring-cli-tpacket-null", "pyxring CLI tpacket -w /dev/null", "tpacket",
-             lambda c: [*pyx, c["iface"], "--backend", "tpacket", "-q", "-w", "/dev/null"],
-             parse_tcpdump_like, ready_delay=0.5, needs=("pyxring:tpacket",), python=True),
+             lambda c: [*pyx, c["iface"], "--backend", "tpacket", "-w", "/dev/null"],
+             parse_tcpdump_like, marker="listening on", needs=("pyxring:tpacket",), python=True),
         Tool("pyxring-cli-tpacket-file", "pyxring CLI tpacket -w file.pcapng", "tpacket",
-             lambda c: [*pyx, c["iface"], "--backend", "tpacket", "-q", "-w", out(c, "pcapng")],
-             parse_tcpdump_like, ready_delay=0.5, writes_file="pcapng",
+             lambda c: [*pyx, c["iface"], "--backend", "tpacket", "-w", out(c, "pcapng")],
+             parse_tcpdump_like, marker="listening on", writes_file="pcapng",
              needs=("pyxring:tpacket",), python=True),
         Tool("pyxring-cli-xdp-null", "pyxring CLI xdp -w /dev/null", "xdp",
-             lambda c: [*pyx, c["iface"], "--backend", "xdp", "-q", "-w", "/dev/null"],
-             parse_tcpdump_like, ready_delay=0.5, needs=("pyxring:xdp",), python=True),
+             lambda c: [*pyx, c["iface"], "--backend", "xdp", "-w", "/dev/null"],
+             parse_tcpdump_like, marker="listening on", needs=("pyxring:xdp",), python=True),
         Tool("pyxring-cli-xdp-file", "pyxring CLI xdp -w file.pcapng", "xdp",
-             lambda c: [*pyx, c["iface"], "--backend", "xdp", "-q", "-w", out(c, "pcapng")],
-             parse_tcpdump_like, ready_delay=0.5, writes_file="pcapng",
+             lambda c: [*pyx, c["iface"], "--backend", "xdp", "-w", out(c, "pcapng")],
+             parse_tcpdump_like, marker="listening on", writes_file="pcapng",
              needs=("pyxring:xdp",), python=True),
         Tool("pyxring-loop-tpacket", "pyxring API per-packet loop, tpacket", "tpacket",
              lambda c: [*taskset, py, "-m", "bench.consumers.pyx_loop", c["iface"], "tpacket"],
