@@ -58,6 +58,8 @@ cdef class Writer:
         free(self.buf)
 
     cdef int _init(self, fileobj, str path, int linktype, unsigned int snaplen) except -1:
+        if not 1 <= snaplen <= 262144:
+            raise ValueError(f"snaplen {snaplen} must be between 1 and 262144")
         self.fileobj = fileobj
         self.fd = fileobj.fileno()
         self.path = path
@@ -94,18 +96,6 @@ cdef class Writer:
     cdef inline int _room(self, size_t n) except -1:
         if self.used + n > BUF_SIZE:
             self._drain()
-        return 0
-
-    cdef int _put_big(self, const uint8_t *data, size_t n) except -1:
-        # bigger than the buffer: write it in buffer-sized pieces
-        cdef size_t off = 0, chunk
-        while off < n:
-            chunk = min(n - off, BUF_SIZE - self.used)
-            memcpy(self.buf + self.used, data + off, chunk)
-            self.used += chunk
-            off += chunk
-            if self.used == BUF_SIZE:
-                self._drain()
         return 0
 
     # -- records -----------------------------------------------------------
@@ -147,30 +137,11 @@ cdef class Writer:
         self.last_ts = d.ts_ns
 
     cdef int write_desc(self, const pkt_desc *d) except -1:
+        # snaplen <= 262144 (checked at open), so a record always fits the buffer
         cdef uint32_t caplen = d.caplen if d.caplen <= self.snaplen else self.snaplen
-        cdef size_t need = self.record_size(caplen)
-        if need > BUF_SIZE:
-            # header and data through the buffer piecewise
-            hdr = self._header_bytes(d, caplen)
-            self._put_big(<const uint8_t *><char *>hdr, len(hdr))
-            self._put_big(d.data, caplen)
-            if self.fmt == FMT_PCAPNG:
-                tail = b"\0" * (pad4(caplen) - caplen) + (<uint32_t>need).to_bytes(4, "little" if LITTLE else "big")
-                self._put_big(<const uint8_t *><char *>tail, len(tail))
-        else:
-            self._room(need)
-            self.put_record(d, caplen)
+        self._room(self.record_size(caplen))
+        self.put_record(d, caplen)
         return 0
-
-    cdef bytes _header_bytes(self, const pkt_desc *d, uint32_t caplen):
-        import struct
-        wire = d.wirelen if d.wirelen >= caplen else caplen
-        if self.fmt == FMT_PCAP:
-            frac = d.ts_ns % 1000000000 if self.ns else (d.ts_ns % 1000000000) // 1000
-            return struct.pack("=IIII", d.ts_ns // 1000000000, frac, caplen, wire)
-        total = 32 + pad4(caplen)
-        return struct.pack("=IIIIIII", PCAPNG_EPB, total, 0, d.ts_ns >> 32, d.ts_ns & 0xffffffff,
-                           caplen, wire)
 
     def write_batch(self, Batch batch not None):
         """Append every packet of ``batch`` (formatted without the GIL)."""
@@ -181,7 +152,8 @@ cdef class Writer:
         if self.closed:
             raise ValueError(f"writer for {self.path} is closed")
         while i < batch.count:
-            # format as many records as fit, then drain
+            # format as many records as fit, then drain (a record always fits
+            # an empty buffer: snaplen <= 262144)
             with nogil:
                 while i < batch.count:
                     caplen = batch.descs[i].caplen
@@ -194,13 +166,7 @@ cdef class Writer:
                     nbytes += caplen
                     i += 1
             if i < batch.count:
-                caplen = min(batch.descs[i].caplen, self.snaplen)
-                if self.record_size(caplen) > BUF_SIZE:
-                    self.write_desc(&batch.descs[i])
-                    nbytes += caplen
-                    i += 1
-                else:
-                    self._drain()
+                self._drain()
         self.packets_written += batch.count
         self.bytes_written += nbytes
         return batch.count
@@ -255,8 +221,6 @@ cdef class Writer:
         self.close()
 
 
-import sys
-LITTLE = sys.byteorder == "little"
 
 
 cdef class PcapWriter(Writer):

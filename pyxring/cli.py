@@ -254,12 +254,25 @@ def run_capture(args, *, ready=None):
                 writer.flush()
         else:
             summary = _printer(args)
+    except BaseException:
+        src.close()
+        raise
+    try:
+        if not args.quiet or to_stdout:
+            backend = type(src).__module__.split(".")[1]
+            sys.stderr.write(f"pyxring: listening on {args.iface} ({backend} backend), link-type "
+                             f"{_LINKTYPES.get(src.linktype, src.linktype)}, snapshot length "
+                             f"{args.snaplen} bytes\n")
+            sys.stderr.flush()
         if ready is not None:
             ready(src)
         _capture_loop(src, writer, summary, args, to_stdout)
     finally:
         _finish(src, writer, args)
     return ExitStatus.OK
+
+
+_LINKTYPES = {1: "EN10MB (Ethernet)"}
 
 
 def _printer(args):

@@ -1,0 +1,155 @@
+"""The CLI: exit statuses and one-line messages for bad input; signals and
+-c leave complete files; -w - streams to tshark."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, pyxring_cmd, require_root, require_tool
+from pyxring.cli import ExitStatus, main
+
+
+def run_main(capsys, *argv):
+    status = main(list(argv))
+    err = capsys.readouterr().err
+    return status, err
+
+
+@pytest.mark.parametrize("argv,status,message", [
+    ([], ExitStatus.USAGE, "a command is required"),
+    (["capture"], ExitStatus.USAGE, "IFACE"),
+    (["capture", "x0", "-c", "zero"], ExitStatus.USAGE, "invalid count 'zero'"),
+    (["capture", "x0", "-c", "0"], ExitStatus.USAGE, "count must be positive"),
+    (["capture", "x0", "-s", "999999"], ExitStatus.USAGE, "snaplen must be between 1 and 262144"),
+    (["capture", "x0", "--backend", "pcap"], ExitStatus.USAGE, "invalid choice: 'pcap'"),
+    (["capture", "x0", "-Q", "sideways"], ExitStatus.USAGE, "invalid choice: 'sideways'"),
+    (["capture", "x0", "--bogus"], ExitStatus.USAGE, "unrecognized arguments: --bogus"),
+    (["capture", "nosuchif0", "-q"], ExitStatus.ERROR, "no such interface: nosuchif0"),
+])
+def test_usage_and_lookup_errors_are_one_line(capsys, argv, status, message):
+    got, err = run_main(capsys, *argv)
+    assert got == status
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def lab_capture(lab, *args, **kw):
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    return lab.popen("b", pyxring_cmd("capture", lab.if_b, *args), cwd=ROOT, **kw)
+
+
+def wait_listening(proc, timeout=20):
+    """Read stderr until the 'listening on' line (the capture is armed)."""
+    deadline = time.monotonic() + timeout
+    line = b""
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if b"listening on" in line or not line:
+            break
+    assert b"listening on" in line, line
+    return line
+
+
+def finish(proc, timeout=20):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc.returncode, out, err.decode()
+
+
+@pytest.mark.parametrize("args,status,message", [
+    (["udp prt 5"], ExitStatus.USAGE, "invalid filter expression 'udp prt 5'"),
+    (["--block-size", "1000"], ExitStatus.USAGE, "block size 1000"),
+    (["--block-count", "0"], ExitStatus.USAGE, "block count 0"),
+    (["-w", "/nonexistent-dir/x.pcapng"], ExitStatus.ERROR, "cannot write /nonexistent-dir/x.pcapng"),
+])
+def test_bad_input_on_a_real_interface(lab, args, status, message):
+    proc = lab_capture(lab, "--backend", "tpacket", *args)
+    code, _, err = finish(proc)
+    assert code == status, err
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_interface_down(lab):
+    lab.run_b(["ip", "link", "set", lab.if_b, "down"])
+    code, _, err = finish(lab_capture(lab, "--backend", "tpacket"))
+    assert code == ExitStatus.ERROR
+    assert f"interface {lab.if_b} is down" in err and "Traceback" not in err
+
+
+def test_not_enough_privilege(lab):
+    require_tool("setpriv")
+    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+           "--bounding-set=-all", *pyxring_cmd("capture", lab.if_b, "--backend", "tpacket")]
+    proc = lab.run_b(cmd, check=False, env={**os.environ, "PYTHONPATH": ROOT})
+    err = proc.stderr.decode()
+    assert proc.returncode == ExitStatus.NO_PERMISSION, err
+    assert "Operation not permitted" in err and "root" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_capture_leaves_a_complete_file(lab, tmp_path, sig):
+    tshark = require_tool("tshark")
+    out = tmp_path / "cap.pcapng"
+    proc = lab_capture(lab, "-w", str(out), "--backend", "tpacket", "udp")
+    try:
+        wait_listening(proc)
+        lab.send_frames(lab.udp_frames(300))
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(sig)
+    code, _, err = finish(proc)
+    assert code == 0, err
+    assert "300 packets captured" in err
+    assert "300 packets received by filter" in err and "0 packets dropped by kernel" in err
+    r = subprocess.run([tshark, "-r", str(out), "-T", "fields", "-e", "frame.len"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split() == ["64"] * 300
+
+
+def test_count_stops_exactly(lab, tmp_path):
+    out = tmp_path / "c.pcap"
+    proc = lab_capture(lab, "-w", str(out), "-c", "10", "--format", "pcap", "udp")
+    wait_listening(proc)
+    frames = lab.udp_frames(50)
+    lab.send_frames(frames)
+    code, _, err = finish(proc)
+    assert code == 0 and "10 packets captured" in err, err
+    from pyxring import open_reader
+    with open_reader(out) as r:
+        assert [rec.data for rec in r] == frames[:10]
+
+
+def test_print_mode_one_line_per_packet(lab):
+    proc = lab_capture(lab, "-c", "3", "udp")
+    wait_listening(proc)
+    lab.send_frames(lab.udp_frames(3))
+    code, out, err = finish(proc)
+    lines = out.decode().splitlines()
+    assert code == 0 and len(lines) == 3, err
+    assert all(f"IP {lab.ip_a}.40000 > {lab.ip_b}.9999: UDP, length" in ln for ln in lines)
+
+
+def test_stdout_streams_to_tshark(lab):
+    tshark = require_tool("tshark")
+    cap = lab_capture(lab, "-w", "-", "-c", "40", "udp")
+    reader = subprocess.Popen([tshark, "-r", "-", "-T", "fields", "-e", "udp.dstport"],
+                              stdin=cap.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cap.stdout.close()
+    wait_listening(cap)
+    lab.send_frames(lab.udp_frames(40))
+    code, _, err = finish(cap)
+    out, terr = reader.communicate(timeout=60)
+    assert code == 0, err
+    assert out.decode().split() == ["9999"] * 40, terr
