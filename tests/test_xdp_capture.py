@@ -430,3 +430,26 @@ def test_user_object_through_libbpf(lab):
         assert [g for g in collect(src, 10) if ours(g)] == frames
     finally:
         src.close()
+
+
+def test_signals_interrupt_a_silent_wait(lab):
+    """Ctrl-C must work while batch(-1) waits on an idle interface."""
+    src = open_xdp(lab, xdp_mode="native", filter="udp port 1")    # matches nothing
+    old = signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        for delay in (0.0005, 0.003, 0.3):
+            signal.setitimer(signal.ITIMER_REAL, delay)
+            got = 0
+            with pytest.raises(KeyboardInterrupt):
+                start = time.monotonic()
+                while time.monotonic() - start < 10:     # bounded: a hang fails, not blocks
+                    with src.batch(-1) as b:
+                        got += len(b)
+            assert got == 0
+        b = src.batch(0)
+        assert len(b) == 0
+        b.release()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        src.close()

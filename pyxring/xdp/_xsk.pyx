@@ -361,31 +361,37 @@ cdef class XskSource(Source):
         hold.n = 0
         hold.joined = NULL
         batch.cookie = <uintptr_t>hold
+        cdef uint64_t deadline = 0
+        if timeout_ms > 0:
+            deadline = now_monotonic_ns() + <uint64_t>timeout_ms * 1000000ULL
         while True:
             with nogil:
-                rc = self._wait_and_take(batch, hold, timeout_ms)
+                rc = self._wait_and_take(batch, hold, timeout_ms, deadline)
             if rc == -EINTR:
+                # a signal arrived, or a poll slice ended: let Python handlers
+                # (Ctrl-C) run, then wait on towards the same deadline
                 if PyErr_CheckSignals() < 0:
-                    raise
+                    return -1
                 continue
-            if rc == -_errno.ENOMEM:
+            if rc == -ENOMEM:
                 raise MemoryError()
             if rc < 0:
                 raise_errno(-rc, f"waiting for packets on {self.name}")
             self.rx_packets += batch.count
             return batch.count
 
-    cdef int _wait_and_take(self, Batch batch, batch_hold *hold, int timeout_ms) noexcept nogil:
-        """Take what the RX rings have; wait for more up to ``timeout_ms``:
-        a few short sleeps first (cheaper than waking from poll() on this
-        kind of VM), then poll() in slices.  0, or -errno."""
-        cdef uint64_t deadline = 0, now
+    cdef int _wait_and_take(self, Batch batch, batch_hold *hold, int timeout_ms,
+                            uint64_t deadline) noexcept nogil:
+        """Take what the RX rings have; wait for more until ``deadline``
+        (CLOCK_MONOTONIC ns; ``timeout_ms`` -1 = none, 0 = don't wait): a few
+        short sleeps first (cheaper than waking from poll() on this kind of
+        VM), then poll() in slices.  0, -EINTR (a signal, or a slice over:
+        check signals and call again), or -errno."""
+        cdef uint64_t now = 0
         cdef int waits = 0, i, rc, slice_ms
         cdef timespec ts
         cdef pollfd pfds[64]
         cdef int npfd = self.nqueues if self.nqueues < 64 else 64
-        if timeout_ms > 0:
-            deadline = now_monotonic_ns() + <uint64_t>timeout_ms * 1000000ULL
         while True:
             rc = self._take(batch, hold)
             if rc != 0:
@@ -404,7 +410,8 @@ cdef class XskSource(Source):
                 waits += 1
                 ts.tv_sec = 0
                 ts.tv_nsec = SHORT_WAIT_NS
-                nanosleep(&ts, NULL)
+                if nanosleep(&ts, NULL) < 0 and errno == EINTR:
+                    return -EINTR
                 continue
             slice_ms = POLL_SLICE_MS
             if timeout_ms > 0:
@@ -415,10 +422,15 @@ cdef class XskSource(Source):
                 pfds[i].fd = self.qs[i].fd
                 pfds[i].events = POLLIN
                 pfds[i].revents = 0
-            if poll(pfds, npfd, slice_ms) < 0:
+            rc = poll(pfds, npfd, slice_ms)
+            if rc < 0:
                 if errno == EINTR:
                     return -EINTR
                 return -errno
+            if rc == 0:
+                # a signal may have landed outside the syscalls: let the
+                # caller look, then come back
+                return -EINTR
             waits = 0
 
     cdef int _take(self, Batch batch, batch_hold *hold) noexcept nogil:
