@@ -98,3 +98,26 @@ def test_replay_errors_name_the_problem(lab, tmp_path):
         replay(str(path), lab.if_a, rate=0)
     with lab.enter_a():
         assert main(["replay", str(path), "nosuchif0", "--backend", "xdp"]) != 0
+
+
+def test_auto_falls_back_to_af_packet_when_the_queue_is_taken(lab, tmp_path):
+    """An AF_XDP capture holds queue 0 of the sending interface: replay says
+    so and sends with AF_PACKET instead."""
+    import pyxring.xdp as X
+    from pyxring.replay import replay
+    frames = lab.udp_frames(30, size=120, dport=DPORT)
+    path = tmp_path / "in.pcap"
+    write_pcap(path, frames)
+    cap = capture_on_b(lab)
+    with lab.enter_a():
+        holder = X.open(lab.if_a, xdp_mode="generic")
+    notices = []
+    try:
+        with lab.enter_a():
+            res = replay(str(path), lab.if_a, backend="auto", notice=notices.append)
+        assert res["backend"] == "packet" and res["sent"] == 30 and res["errors"] == 0
+        assert len(notices) == 1 and "AF_XDP TX unavailable" in notices[0]
+        assert drain(cap, 30) == frames
+    finally:
+        holder.close()
+        cap.close()
