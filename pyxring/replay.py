@@ -3,9 +3,9 @@
     pyxring replay FILE IFACE [--rate PPS] [--loop N] [--backend auto|xdp|packet]
 
 The AF_XDP backend queues frames on the TX ring of a socket bound to queue 0
-(no XDP program is loaded for sending); ``packet`` is a plain AF_PACKET
-socket, the fallback where AF_XDP can't bind and for frames larger than a
-UMEM chunk.  Pacing: frames leave in small groups, each group sent when its
+(no XDP program is loaded for sending); frames larger than a UMEM chunk go
+out through an AF_PACKET socket, in order.  ``packet`` is a plain AF_PACKET
+socket, also the fallback where AF_XDP can't bind.  Pacing: frames leave in small groups, each group sent when its
 due time comes (``--rate`` packets per second over the whole run), so the
 average rate is exact without a syscall per sleep per packet.
 """
@@ -31,20 +31,42 @@ class _XdpSender:
         from pyxring.xdp import link_info
         from pyxring.xdp._xsk import XskSource
         ifindex, _mtu, _nq = link_info(iface)
+        self.iface = iface
         self.src = XskSource(iface, ifindex, [0], rx=False, tx_frames=TX_FRAMES,
                              frame_count=TX_FRAMES, tx_ring_size=TX_FRAMES)
         self.maxlen = self.src.frame_size - 256 - self.src.headroom
+        self.big = None       # AF_PACKET, for frames larger than a UMEM chunk
 
     def send(self, frames):
-        """(sent, errors) for this group."""
-        ok = [f for f in frames if 14 <= len(f) <= self.maxlen]
+        """(sent, errors) for this group; order is kept."""
+        sent = errors = 0
+        run = []
+        for f in frames:
+            if len(f) <= self.maxlen:
+                run.append(f)
+                continue
+            # a jumbo frame: what is queued goes first, then AF_PACKET sends it
+            s, e = self._send_run(run)
+            sent, errors, run = sent + s, errors + e, []
+            self.src.flush(1000)
+            if self.big is None:
+                self.big = _PacketSender(self.iface)
+            s, e = self.big.send([f])
+            sent, errors = sent + s, errors + e
+        s, e = self._send_run(run)
+        return sent + s, errors + e
+
+    def _send_run(self, run):
+        ok = [f for f in run if len(f) >= 14]
         sent = self.src.send(ok) if ok else 0
-        return sent, len(frames) - sent
+        return sent, len(run) - sent
 
     def close(self):
         left = self.src.flush(2000)
         st = self.src.stats()
         self.src.close()
+        if self.big is not None:
+            self.big.close()
         return left + st["tx_invalid_descs"]
 
 

@@ -121,3 +121,24 @@ def test_auto_falls_back_to_af_packet_when_the_queue_is_taken(lab, tmp_path):
     finally:
         holder.close()
         cap.close()
+
+
+def test_jumbo_frames_replay_in_order():
+    """Frames larger than a UMEM chunk leave through AF_PACKET, in order."""
+    from pyxring import netlab
+    from pyxring.replay import replay
+    import tempfile
+    with netlab.VethPair(prefix="pxr", ipv6=False, mtu=9000) as lab, tempfile.TemporaryDirectory() as tmp:
+        frames = []
+        for i in range(5):
+            frames += lab.udp_frames(3, size=200, dport=DPORT) + lab.udp_frames(1, size=9014, dport=DPORT)
+        path = os.path.join(tmp, "jumbo.pcap")
+        write_pcap(path, frames)
+        cap = capture_on_b(lab)
+        try:
+            with lab.enter_a():
+                res = replay(path, lab.if_a, backend="xdp")
+            assert res["sent"] == len(frames) and res["errors"] == 0
+            assert drain(cap, len(frames)) == frames
+        finally:
+            cap.close()
