@@ -20,8 +20,8 @@ from pyxring.errors import (BackendUnavailable, ConfigError, InterfaceError, Pyx
 
 __all__ = ["open", "add_cli_options", "cli_options", "DEFAULTS", "XdpWarning"]
 
-DEFAULTS = {"xdp_mode": "auto", "bind_mode": "auto", "queue": None, "frame_size": 4096,
-            "frame_count": 16384, "headroom": 0, "rx_ring_size": 16384, "batch_size": 256,
+DEFAULTS = {"xdp_mode": "auto", "bind_mode": "auto", "queue": None, "frame_size": 2048,
+            "frame_count": 32768, "headroom": 0, "rx_ring_size": 16384, "batch_size": 4096,
             "xdp_prog": None, "xdp_replace": False, "multi_buffer": None, "tx_frames": 0}
 
 XDP_PACKET_HEADROOM = 256

@@ -49,9 +49,15 @@ cdef enum:
     # the queue slot rides in the top byte of a held chunk address (UMEM
     # offsets are far below 2**56)
     HOLD_QSHIFT = 56
-    # waiting: this many short sleeps before falling back to poll()
-    SHORT_WAITS = 20
-    SHORT_WAIT_NS = 50000
+    # Waiting.  Waking a halted vCPU costs tens of microseconds here, so
+    # batches should be large and wake-ups few: a wait is one sleep whose
+    # length adapts (between WAIT_MIN_NS and WAIT_MAX_NS) so that a batch
+    # gathers about a quarter of the RX ring — the rest of the ring is the
+    # margin for bursts.  After IDLE_WAITS sleeps with nothing, poll() in
+    # slices until traffic returns.
+    WAIT_MIN_NS = 500000
+    WAIT_MAX_NS = 10000000
+    IDLE_WAITS = 20
     POLL_SLICE_MS = 100
 
 cdef uint64_t HOLD_ADDR_MASK = (<uint64_t>1 << HOLD_QSHIFT) - 1
@@ -127,6 +133,7 @@ cdef class XskSource(Source):
     cdef uint32_t next_q               # round-robin start among queues
     cdef uint64_t tx_sent, tx_completed, tx_errors
     cdef uint64_t rx_packets           # handed to the user
+    cdef uint64_t wait_ns              # current sleep between drains (adaptive)
     cdef uint64_t acc[6]               # XDP_STATISTICS of sockets already closed
     cdef public object program         # the XdpProgram feeding the sockets (or None)
     cdef public object restore         # callable run at close (re-attach a replaced program)
@@ -143,6 +150,7 @@ cdef class XskSource(Source):
         self.program = None
         self.restore = None
         memset(self.acc, 0, sizeof(self.acc))
+        self.wait_ns = 2 * WAIT_MIN_NS
 
     def __init__(self, str ifname, int ifindex, queues, *, uint32_t snaplen=262144,
                  uint32_t frame_size=4096, uint32_t frame_count=16384, uint32_t headroom=0,
@@ -387,30 +395,49 @@ cdef class XskSource(Source):
         short sleeps first (cheaper than waking from poll() on this kind of
         VM), then poll() in slices.  0, -EINTR (a signal, or a slice over:
         check signals and call again), or -errno."""
-        cdef uint64_t now = 0
+        cdef uint64_t now = 0, nap
         cdef int waits = 0, i, rc, slice_ms
+        cdef bint slept = False
+        cdef uint32_t target = self.rx_ring_size // 4
         cdef timespec ts
         cdef pollfd pfds[64]
         cdef int npfd = self.nqueues if self.nqueues < 64 else 64
+        if target > self.batch_size:
+            target = self.batch_size
+        if target == 0:
+            target = 1
         while True:
             rc = self._take(batch, hold)
-            if rc != 0:
-                return rc if rc < 0 else 0
+            if rc < 0:
+                return rc
+            if batch.count >= target or hold.joined != NULL or (batch.count > 0 and timeout_ms == 0):
+                if not slept and batch.count >= target and self.wait_ns > WAIT_MIN_NS:
+                    self.wait_ns //= 2        # we are behind: wake sooner
+                return 0
+            if batch.count > 0 and slept:
+                if batch.count < target // 2 and self.wait_ns < WAIT_MAX_NS:
+                    self.wait_ns *= 2         # thin batch: sleep longer next time
+                return 0
             if timeout_ms == 0:
                 return 0
-            for i in range(self.nqueues):
-                if ring_needs_wakeup(&self.qs[i].fill):
-                    # copy mode / zero-copy drivers that sleep: nudge RX
-                    recvfrom(self.qs[i].fd, NULL, 0, MSG_DONTWAIT, NULL, NULL)
+            if batch.count == 0:
+                for i in range(self.nqueues):
+                    if ring_needs_wakeup(&self.qs[i].fill):
+                        # copy mode / zero-copy drivers that sleep: nudge RX
+                        recvfrom(self.qs[i].fd, NULL, 0, MSG_DONTWAIT, NULL, NULL)
+            nap = self.wait_ns
             if timeout_ms > 0:
                 now = now_monotonic_ns()
                 if now >= deadline:
                     return 0
-            if waits < SHORT_WAITS:
+                if deadline - now < nap:
+                    nap = deadline - now
+            if batch.count > 0 or waits < IDLE_WAITS:
                 waits += 1
-                ts.tv_sec = 0
-                ts.tv_nsec = SHORT_WAIT_NS
-                if nanosleep(&ts, NULL) < 0 and errno == EINTR:
+                slept = True
+                ts.tv_sec = <long>(nap // 1000000000ULL)
+                ts.tv_nsec = <long>(nap % 1000000000ULL)
+                if nanosleep(&ts, NULL) < 0 and errno == EINTR and batch.count == 0:
                     return -EINTR
                 continue
             slice_ms = POLL_SLICE_MS
@@ -432,11 +459,13 @@ cdef class XskSource(Source):
                 # caller look, then come back
                 return -EINTR
             waits = 0
+            slept = False      # traffic is back: gather a batch before returning
 
     cdef int _take(self, Batch batch, batch_hold *hold) noexcept nogil:
         """Move ready RX descriptors of the queues into ``batch``; the number
-        of packets taken, or -errno."""
-        cdef uint32_t budget = self.batch_size
+        of packets taken, or -errno.  May be called again on the same batch
+        to add to it (the budget is what ``hold`` has room for)."""
+        cdef uint32_t budget = self.batch_size - hold.n
         cdef uint32_t got, idx, k, j, end, total, caplen, qslot
         cdef int qi, i
         cdef uint64_t ts = 0
