@@ -248,6 +248,13 @@ def build_tools(py, tmpdir):
              lambda c: [*pyx, c["iface"], "--backend", "xdp", "-w", out(c, "pcapng")],
              parse_tcpdump_like, marker="listening on", writes_file="pcapng",
              needs=("pyxring:xdp",), python=True),
+        # the same capture with the plain wait (poll() whenever the RX ring is
+        # empty), to show what the adaptive wait saves
+        Tool("pyxring-cli-xdp-file-poll", "pyxring CLI xdp -w file.pcapng, --xdp-wait poll", "xdp",
+             lambda c: [*pyx, c["iface"], "--backend", "xdp", "--xdp-wait", "poll",
+                        "-w", out(c, "pcapng")],
+             parse_tcpdump_like, marker="listening on", writes_file="pcapng",
+             needs=("pyxring:xdp",), python=True),
         Tool("pyxring-loop-tpacket", "pyxring API per-packet loop, tpacket", "tpacket",
              lambda c: [*taskset, py, "-m", "bench.consumers.pyx_loop", c["iface"], "tpacket"],
              parse_kv, marker="READY", needs=("pyxring:tpacket",), python=True),
@@ -475,7 +482,8 @@ def add_ratios(results):
     pairs_tcpdump = {"pyxring-cli-tpacket-null": "tcpdump-null",
                      "pyxring-cli-xdp-null": "tcpdump-null",
                      "pyxring-cli-tpacket-file": "tcpdump-file",
-                     "pyxring-cli-xdp-file": "tcpdump-file"}
+                     "pyxring-cli-xdp-file": "tcpdump-file",
+                     "pyxring-cli-xdp-file-poll": "tcpdump-file"}
     refs = {"tpacket": "ref-tpacket", "xdp": "ref-afxdp"}
     for point, by_tool in results["points"].items():
         for name, s in by_tool.items():

@@ -295,6 +295,11 @@ cdef class Source:
     def stats(self):
         return {}
 
+    @property
+    def timestamp_source(self):
+        """Where packet timestamps come from (also written to pcapng files)."""
+        return "kernel, at receive"
+
     def fileno(self):
         raise NotImplementedError
 

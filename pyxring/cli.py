@@ -249,7 +249,8 @@ def run_capture(args, *, ready=None):
             fmt = args.format or ("pcap" if to_stdout else "pcapng")
             writer = open_writer(args.write, fmt, linktype=src.linktype, snaplen=args.snaplen,
                                  precision=args.time_precision or "ns", ifname=args.iface,
-                                 ifdescription=f"captured by pyxring ({type(src).__name__})")
+                                 ifdescription=f"pyxring {_backend_name(src)} backend; timestamps: "
+                                               f"{src.timestamp_source}")
             if to_stdout:
                 writer.flush()
         else:
@@ -259,8 +260,7 @@ def run_capture(args, *, ready=None):
         raise
     try:
         if not args.quiet or to_stdout:
-            backend = type(src).__module__.split(".")[1]
-            sys.stderr.write(f"pyxring: listening on {args.iface} ({backend} backend), link-type "
+            sys.stderr.write(f"pyxring: listening on {args.iface} ({_backend_name(src)} backend), link-type "
                              f"{_LINKTYPES.get(src.linktype, src.linktype)}, snapshot length "
                              f"{args.snaplen} bytes\n")
             sys.stderr.flush()
@@ -273,6 +273,10 @@ def run_capture(args, *, ready=None):
 
 
 _LINKTYPES = {1: "EN10MB (Ethernet)"}
+
+
+def _backend_name(src):
+    return type(src).__module__.split(".")[1]
 
 
 def _printer(args):

@@ -116,6 +116,42 @@ def test_signal_mid_capture_leaves_a_complete_file(lab, tmp_path, sig):
                        capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().split() == ["64"] * 300
+    info = subprocess.run([require_tool("capinfos"), str(out)], capture_output=True,
+                          timeout=60).stdout.decode()
+    assert "Description = pyxring tpacket backend; timestamps: kernel, at receive" in info
+
+
+def test_live_status_line_on_a_terminal(lab, tmp_path):
+    import pty
+    import select
+    master, slave = pty.openpty()
+    proc = lab.popen("b", pyxring_cmd("capture", lab.if_b, "-w", str(tmp_path / "s.pcapng"), "udp"),
+                     stdout=subprocess.DEVNULL, stderr=slave, cwd=ROOT)
+    os.close(slave)
+    seen = b""
+
+    def read_until(token, timeout=20):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while token not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        return token in seen
+    try:
+        assert read_until(b"listening on"), seen
+        lab.send_frames(lab.udp_frames(250))
+        assert read_until(b"\r250 packets"), seen
+        assert b"0 dropped" in seen.split(b"\r250 packets", 1)[1]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    read_until(b"dropped by kernel")
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"250 packets captured" in seen
 
 
 def test_count_stops_exactly(lab, tmp_path):

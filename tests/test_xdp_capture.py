@@ -83,6 +83,35 @@ def test_every_frame_arrives_byte_for_byte(lab, mode):
         src.close()
 
 
+@pytest.mark.parametrize("wait", ["adaptive", "poll"])
+def test_both_wait_strategies_deliver_everything_in_bursts(lab, wait):
+    """Bursts separated by idle gaps: the adaptive wait (sleeps that grow and
+    shrink with the traffic, then poll() when idle) and the plain poll() wait
+    both hand over every frame, in order."""
+    src = open_xdp(lab, xdp_mode="native", wait=wait)
+    try:
+        assert src.poll_wait == (wait == "poll")
+        import threading
+        bursts = [lab.udp_frames(300 * (i + 1), size=64 + i, dport=DPORT) for i in range(4)]
+        sent = [f for b in bursts for f in b]
+
+        def sender():
+            # gaps long enough for the consumer to go idle in between
+            for i, frames in enumerate(bursts):
+                time.sleep(0.3 if i % 2 else 0.05)
+                lab.send_frames(frames)
+        t = threading.Thread(target=sender)
+        t.start()
+        try:
+            got = [g for g in collect(src, len(sent), seconds=10) if ours(g)]
+        finally:
+            t.join(10)
+        assert got == sent
+        assert src.timestamp_source == "system clock, read once per batch"
+    finally:
+        src.close()
+
+
 def test_packet_metadata_and_zero_copy_views(lab):
     src = open_xdp(lab, xdp_mode="native", snaplen=100)
     try:

@@ -22,7 +22,8 @@ __all__ = ["open", "add_cli_options", "cli_options", "DEFAULTS", "XdpWarning"]
 
 DEFAULTS = {"xdp_mode": "auto", "bind_mode": "auto", "queue": None, "frame_size": 2048,
             "frame_count": 32768, "headroom": 0, "rx_ring_size": 16384, "batch_size": 4096,
-            "xdp_prog": None, "xdp_replace": False, "multi_buffer": None, "tx_frames": 0}
+            "xdp_prog": None, "xdp_replace": False, "multi_buffer": None, "tx_frames": 0,
+            "wait": "adaptive"}
 
 XDP_PACKET_HEADROOM = 256
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -224,7 +225,8 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
                         frame_count=p["frame_count"], headroom=p["headroom"],
                         rx_ring_size=p["rx_ring_size"], tx_frames=p["tx_frames"],
                         bind_mode=p["bind_mode"], multi_buffer=bool(frags),
-                        batch_size=p["batch_size"], need_wakeup=p.get("need_wakeup", True))
+                        batch_size=p["batch_size"], need_wakeup=p.get("need_wakeup", True),
+                        wait=p["wait"])
         if xdp_prog and xdp_prog.endswith(".c"):
             src.program = _attach_bcc(xdp_prog, iface, ifindex, src, p["xdp_mode"], filter, frags)
         else:
@@ -320,6 +322,9 @@ def add_cli_options(group):
     group.add_argument("--xdp-prog", metavar="FILE",
                        help="your own XDP program with an xsks_map: FILE.o (clang -target bpf, "
                             "loaded by libbpf) or FILE.c (compiled by bcc)")
+    group.add_argument("--xdp-wait", dest="wait", choices=("adaptive", "poll"),
+                       help="how to wait for frames: adaptive (default: one sleep per batch, "
+                            "sized to the traffic) or poll (poll() whenever the ring is empty)")
     group.add_argument("--xdp-replace", action="store_true", default=None,
                        help="replace an XDP program already on the interface (put back on exit)")
 
@@ -327,7 +332,7 @@ def add_cli_options(group):
 def cli_options(args):
     out = {k: getattr(args, k, None) for k in ("xdp_mode", "bind_mode", "queue", "frame_size",
                                                 "frame_count", "headroom", "rx_ring_size",
-                                                "xdp_prog", "xdp_replace")}
+                                                "xdp_prog", "xdp_replace", "wait")}
     if out["queue"] not in (None, "all"):
         try:
             out["queue"] = int(out["queue"])

@@ -134,6 +134,7 @@ cdef class XskSource(Source):
     cdef uint64_t tx_sent, tx_completed, tx_errors
     cdef uint64_t rx_packets           # handed to the user
     cdef uint64_t wait_ns              # current sleep between drains (adaptive)
+    cdef readonly bint poll_wait       # wait="poll": poll() whenever the ring is empty
     cdef uint64_t acc[6]               # XDP_STATISTICS of sockets already closed
     cdef public object program         # the XdpProgram feeding the sockets (or None)
     cdef public object restore         # callable run at close (re-attach a replaced program)
@@ -156,8 +157,11 @@ cdef class XskSource(Source):
                  uint32_t frame_size=4096, uint32_t frame_count=16384, uint32_t headroom=0,
                  uint32_t rx_ring_size=16384, uint32_t tx_ring_size=2048, uint32_t tx_frames=0,
                  str bind_mode="auto", bint need_wakeup=True, bint multi_buffer=False,
-                 bint rx=True, uint32_t batch_size=256):
+                 bint rx=True, uint32_t batch_size=256, str wait="adaptive"):
         cdef int i, err
+        if wait not in ("adaptive", "poll"):
+            raise ConfigError(f"wait must be adaptive or poll, not {wait!r}")
+        self.poll_wait = wait == "poll"
         self.name = ifname
         self.ifindex = ifindex
         self.snaplen = snaplen
@@ -351,6 +355,10 @@ cdef class XskSource(Source):
         """[(queue id, socket fd)] for the XSKMAP."""
         return [(self.qs[i].queue_id, self.qs[i].fd) for i in range(self.nqueues)]
 
+    @property
+    def timestamp_source(self):
+        return "system clock, read once per batch"
+
     def fileno(self):
         return self.qs[0].fd if self.qs != NULL else -1
 
@@ -414,6 +422,8 @@ cdef class XskSource(Source):
                 if not slept and batch.count >= target and self.wait_ns > WAIT_MIN_NS:
                     self.wait_ns //= 2        # we are behind: wake sooner
                 return 0
+            if batch.count > 0 and self.poll_wait:
+                return 0      # the plain strategy: hand over whatever is there
             if batch.count > 0 and slept:
                 if batch.count < target // 2 and self.wait_ns < WAIT_MAX_NS:
                     self.wait_ns *= 2         # thin batch: sleep longer next time
@@ -432,7 +442,7 @@ cdef class XskSource(Source):
                     return 0
                 if deadline - now < nap:
                     nap = deadline - now
-            if batch.count > 0 or waits < IDLE_WAITS:
+            if not self.poll_wait and (batch.count > 0 or waits < IDLE_WAITS):
                 waits += 1
                 slept = True
                 ts.tv_sec = <long>(nap // 1000000000ULL)
