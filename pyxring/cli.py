@@ -18,8 +18,8 @@ import sys
 import time
 
 from pyxring import __version__
-from pyxring.errors import (BackendUnavailable, ConfigError, InterfaceError, PermissionDenied,
-                            PyxringError, ResourceBusy)
+from pyxring.errors import (BackendUnavailable, ConfigError, PermissionDenied,
+                            PyxringError)
 
 
 class ExitStatus(enum.IntEnum):

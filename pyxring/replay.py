@@ -1,17 +1,19 @@
 """Send the packets of a pcap/pcapng file out of an interface.
 
-    pyxring replay FILE IFACE [--rate PPS] [--loop N] [--backend auto|xdp|packet]
+    pyxring replay FILE IFACE [--rate PPS] [--loop N] [--backend auto|xdp|tpacket]
 
 The AF_XDP backend queues frames on the TX ring of a socket bound to queue 0
 (no XDP program is loaded for sending); frames larger than a UMEM chunk go
-out through an AF_PACKET socket, in order.  ``packet`` is a plain AF_PACKET
-socket, also the fallback where AF_XDP can't bind.  Pacing: frames leave in small groups, each group sent when its
-due time comes (``--rate`` packets per second over the whole run), so the
-average rate is exact without a syscall per sleep per packet.
+out through the AF_PACKET TX ring, in order.  ``tpacket`` is an AF_PACKET
+socket with a TX ring (``pyxring/tpacket/_tx.pyx``), also the fallback where
+AF_XDP can't bind.  Pacing: frames leave in small groups, each group sent
+when its due time comes (``--rate`` packets per second over the whole run),
+so the average rate is exact without a syscall per sleep per packet.
 """
-import errno as _errno
+import fcntl
 import os
 import socket
+import struct
 import sys
 import time
 
@@ -50,8 +52,9 @@ class _XdpSender:
             sent, errors, run = sent + s, errors + e, []
             self.src.flush(1000)
             if self.big is None:
-                self.big = _PacketSender(self.iface)
+                self.big = _TPacketSender(self.iface)
             s, e = self.big.send([f])
+            self.big.flush()
             sent, errors = sent + s, errors + e
         s, e = self._send_run(run)
         return sent + s, errors + e
@@ -70,100 +73,65 @@ class _XdpSender:
         return left + st["tx_invalid_descs"]
 
 
-class _PacketSender:
-    name = "packet"
+class _TPacketSender:
+    """The AF_PACKET TX ring, with frames sized for the interface's MTU."""
+    name = "tpacket"
 
     def __init__(self, iface):
-        try:
-            self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        except OSError as e:
-            raise_errno(e.errno, f"opening an AF_PACKET socket to send on {iface}")
-        try:
-            self.sock.bind((iface, 0))
-        except OSError as e:
-            self.sock.close()
-            raise_errno(e.errno, f"binding an AF_PACKET socket to {iface}")
-        self.iface = iface
+        from pyxring.tpacket._tx import TPacketTx
+        need = _mtu(iface) + 14 + 8 + 32        # Ethernet + two tags + frame header
+        frame_size = 2048
+        while frame_size < need and frame_size < 65536:
+            frame_size *= 2
+        self.tx = TPacketTx(iface, frame_size=frame_size, frame_count=max(1024, 65536 // frame_size))
 
     def send(self, frames):
-        sent = errors = 0
-        for f in frames:
-            for _attempt in range(200):
-                try:
-                    self.sock.send(f)
-                    sent += 1
-                    break
-                except OSError as e:
-                    if e.errno in (_errno.ENOBUFS, _errno.EAGAIN):
-                        time.sleep(0.0005)    # qdisc full: let it drain
-                        continue
-                    if e.errno in (_errno.ENETDOWN, _errno.ENXIO, _errno.ENODEV):
-                        raise_errno(e.errno, f"sending on {self.iface}")
-                    errors += 1               # e.g. EMSGSIZE: this frame only
-                    break
-            else:
-                errors += 1
-        return sent, errors
+        """(queued, refused) for this group; order is kept."""
+        queued = self.tx.send(frames)
+        return queued, len(frames) - queued
+
+    def flush(self):
+        self.tx.flush()
 
     def close(self):
-        self.sock.close()
-        return 0
+        refused = self.tx.flush()
+        self.tx.close()
+        return refused
+
+
+def _mtu(iface):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        req = struct.pack("16si12x", iface.encode()[:15], 0)
+        return struct.unpack("16si12x", fcntl.ioctl(s, 0x8921, req))[1]    # SIOCGIFMTU
+    except OSError as e:
+        raise_errno(e.errno, f"reading the MTU of {iface}")
+    finally:
+        s.close()
 
 
 def _open_sender(iface, backend, notice):
-    if backend not in ("auto", "xdp", "packet", "tpacket"):
-        raise ConfigError(f"replay backend must be auto, xdp or packet, not {backend!r}")
-    if backend in ("packet", "tpacket"):
-        return _PacketSender(iface)
+    if backend not in ("auto", "xdp", "tpacket"):
+        raise ConfigError(f"replay backend must be auto, xdp or tpacket, not {backend!r}")
+    if backend == "tpacket":
+        return _TPacketSender(iface)
     try:
         return _XdpSender(iface)
     except PyxringError as exc:
         if backend == "xdp":
             raise
-        notice(f"pyxring: AF_XDP TX unavailable on {iface} ({exc}); sending with AF_PACKET")
-        return _PacketSender(iface)
+        notice(f"pyxring: AF_XDP TX unavailable on {iface} ({exc}); sending with the AF_PACKET TX ring")
+        return _TPacketSender(iface)
 
 
 def _records(path):
-    try:
-        from pyxring.reader import open_reader
-    except ImportError:      # pragma: no cover - the reader ships with pyxring
-        open_reader = _minimal_pcap_reader
+    from pyxring.reader import open_reader
     with open_reader(path) as rd:
         for rec in rd:
             lt = getattr(rec, "linktype", LINKTYPE_ETHERNET)
             if lt != LINKTYPE_ETHERNET:
                 raise ConfigError(f"{path}: link type {lt} can't be replayed (Ethernet only)")
             yield bytes(rec.data)
-
-
-def _minimal_pcap_reader(path):
-    """Classic little-endian pcap only; used if pyxring.reader is missing."""
-    import contextlib
-    import struct
-
-    class Rec:
-        __slots__ = ("data", "linktype")
-
-    @contextlib.contextmanager
-    def reader():
-        with open(path, "rb") as f:
-            hdr = f.read(24)
-            if len(hdr) < 24 or struct.unpack("<I", hdr[:4])[0] not in (0xA1B2C3D4, 0xA1B23C4D):
-                raise ConfigError(f"{path}: not a little-endian pcap file")
-            lt = struct.unpack("<I", hdr[20:24])[0]
-
-            def gen():
-                while True:
-                    h = f.read(16)
-                    if len(h) < 16:
-                        return
-                    r = Rec()
-                    r.data = f.read(struct.unpack("<I", h[8:12])[0])
-                    r.linktype = lt
-                    yield r
-            yield gen()
-    return reader()
 
 
 def replay(path, iface, rate=None, loop=1, backend="auto", notice=None):
@@ -225,8 +193,8 @@ def add_arguments(parser):
     parser.add_argument("iface", metavar="IFACE", help="interface to send on")
     parser.add_argument("--rate", type=float, metavar="PPS", help="packets per second (default: as fast as possible)")
     parser.add_argument("--loop", type=int, default=1, metavar="N", help="send the file N times (default 1)")
-    parser.add_argument("--backend", default="auto", choices=("auto", "xdp", "packet"),
-                        help="AF_XDP TX ring, or a plain AF_PACKET socket (default auto: xdp, else packet)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "xdp", "tpacket"),
+                        help="AF_XDP TX ring, or the AF_PACKET TX ring (default auto: xdp, else tpacket)")
     parser.add_argument("-q", dest="quiet", action="store_true", help="no end-of-run line")
 
 

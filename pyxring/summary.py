@@ -437,7 +437,7 @@ def _icmp(mv, p, plen):
         if code in ICMP_UNREACH:
             qhl = (mv[q] & 15) * 4
             qproto = mv[q + 9]
-            qsrc, qdst = _ip4s(mv[q + 12:q + 16]), _ip4s(mv[q + 16:q + 20])
+            qdst = _ip4s(mv[q + 16:q + 20])
             if code == 3:
                 if n >= q + qhl + 4 and qproto in (6, 17):
                     dport = _u16(mv, q + qhl + 2)[0]

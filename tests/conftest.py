@@ -9,6 +9,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+IS_ROOT = os.geteuid() == 0
+# for whole tests: skipped off CI without root; on CI the hook below fails a skip
+privileged = pytest.mark.skipif(not IS_ROOT and not ON_CI, reason="needs root")
 
 
 def require_root():
@@ -43,6 +46,20 @@ def lab():
     from pyxring.netlab import VethPair
     with VethPair(prefix="pxt") as pair:
         yield pair
+
+
+def wait_listening(proc, timeout=20):
+    """Read ``proc``'s stderr until its 'listening on' line: tcpdump and
+    pyxring capture both print it once the capture is armed."""
+    import time
+    deadline = time.monotonic() + timeout
+    line = b""
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if b"listening on" in line or not line:
+            break
+    assert b"listening on" in line, f"capture did not start: {line!r}"
+    return line
 
 
 def pyxring_cmd(*args):

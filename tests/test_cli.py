@@ -3,12 +3,11 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import ROOT, pyxring_cmd, require_root, require_tool
+from conftest import ROOT, pyxring_cmd, require_tool, wait_listening
 from pyxring.cli import ExitStatus, main
 
 
@@ -41,18 +40,6 @@ def lab_capture(lab, *args, **kw):
     kw.setdefault("stdout", subprocess.PIPE)
     kw.setdefault("stderr", subprocess.PIPE)
     return lab.popen("b", pyxring_cmd("capture", lab.if_b, *args), cwd=ROOT, **kw)
-
-
-def wait_listening(proc, timeout=20):
-    """Read stderr until the 'listening on' line (the capture is armed)."""
-    deadline = time.monotonic() + timeout
-    line = b""
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if b"listening on" in line or not line:
-            break
-    assert b"listening on" in line, line
-    return line
 
 
 def finish(proc, timeout=20):

@@ -7,8 +7,8 @@ import time
 import pytest
 
 import pyxring
-from conftest import require_tool
-from test_cli import finish, lab_capture, wait_listening
+from conftest import require_tool, wait_listening
+from test_cli import finish, lab_capture
 
 
 def capture_to(lab, writers, n, frames):

@@ -12,16 +12,15 @@ import warnings
 
 import pytest
 
+from conftest import require_root
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OTHER_PORT = 9999
 
 
 @pytest.fixture(autouse=True)
 def _privileged():
-    if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("XDP filter tests need root on CI")
-        pytest.skip("XDP filter tests need root")
+    require_root()
 
 
 @pytest.fixture

@@ -17,9 +17,7 @@ from pyxring.bpf.xdp_filter import load_filter, load_test_filter, read_counters,
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "filter_corpus"))
 import packets  # noqa: E402
 
-ROOT = os.geteuid() == 0
-CI = os.environ.get("CI") == "true"
-privileged = pytest.mark.skipif(not ROOT and not CI, reason="needs root (bpf(2))")
+from conftest import ON_CI as CI, privileged  # noqa: E402
 pytestmark = privileged
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -12,9 +12,7 @@ import pytest
 from pyxring.reader import CaptureFileError, open_reader
 from pyxring.errors import PyxringError
 
-ROOT = os.geteuid() == 0
-CI = os.environ.get("CI") == "true"
-privileged = pytest.mark.skipif(not ROOT and not CI, reason="needs root (network namespaces)")
+from conftest import privileged, require_root  # noqa: E402
 N = 50
 PORT = 40125
 
@@ -71,8 +69,7 @@ def _tshark_fields(path):
 def real_captures(tmp_path_factory):
     """The same N UDP frames captured by tcpdump (pcap, µs and ns) and by
     tshark (pcapng, and pcap)."""
-    if not ROOT:
-        pytest.fail("root needed") if CI else pytest.skip("needs root")
+    require_root()
     from pyxring import netlab
     d = tmp_path_factory.mktemp("reader")
     files = {}

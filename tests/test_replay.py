@@ -5,15 +5,14 @@ import time
 
 import pytest
 
+from conftest import require_root
+
 DPORT = 9999
 
 
 @pytest.fixture(autouse=True)
 def _privileged():
-    if os.geteuid() != 0:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("replay tests need root on CI")
-        pytest.skip("replay tests need root")
+    require_root()
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ def drain(src, want, seconds=5.0):
     return got
 
 
-@pytest.mark.parametrize("backend", ["xdp", "packet"])
+@pytest.mark.parametrize("backend", ["xdp", "tpacket"])
 def test_replay_sends_the_file(lab, tmp_path, backend):
     from pyxring.replay import replay
     frames = []
@@ -88,7 +87,7 @@ def test_replay_with_rate_and_cli_line(lab, tmp_path, capsys):
 
 def test_replay_errors_name_the_problem(lab, tmp_path):
     from pyxring.cli import main
-    from pyxring.errors import ConfigError, InterfaceError
+    from pyxring.errors import ConfigError
     from pyxring.replay import replay
     with pytest.raises(ConfigError, match="no such file"):
         replay(str(tmp_path / "missing.pcap"), lab.if_a)
@@ -115,7 +114,7 @@ def test_auto_falls_back_to_af_packet_when_the_queue_is_taken(lab, tmp_path):
     try:
         with lab.enter_a():
             res = replay(str(path), lab.if_a, backend="auto", notice=notices.append)
-        assert res["backend"] == "packet" and res["sent"] == 30 and res["errors"] == 0
+        assert res["backend"] == "tpacket" and res["sent"] == 30 and res["errors"] == 0
         assert len(notices) == 1 and "AF_XDP TX unavailable" in notices[0]
         assert drain(cap, 30) == frames
     finally:

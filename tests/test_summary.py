@@ -3,7 +3,6 @@ captured by ``tcpdump -w``, then each line of ``tcpdump -r -nn`` must equal
 ours (timestamp included).  The one normalisation: for frames tcpdump can't
 decode it adds a hex dump below the line, which we don't print.
 """
-import os
 import random
 import socket
 import struct
@@ -15,22 +14,9 @@ import pytest
 from pyxring.reader import open_reader
 from pyxring.summary import Summarizer, format_ts, summarize
 
-ROOT = os.geteuid() == 0
-CI = os.environ.get("CI") == "true"
-privileged = pytest.mark.skipif(not ROOT and not CI, reason="needs root (network namespaces)")
+from conftest import privileged, require_root, wait_listening  # noqa: E402
 
 PORT_UDP, PORT_TCP = 40123, 40124
-
-
-def _wait_listening(proc, timeout=10):
-    """tcpdump says 'listening on' on stderr once its socket is ready."""
-    deadline = time.monotonic() + timeout
-    line = b""
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if b"listening on" in line or not line:
-            break
-    assert b"listening on" in line, f"tcpdump did not start: {line!r}"
 
 
 def _tcpdump_text(path, *extra):
@@ -50,8 +36,7 @@ def _our_text(path, link=False):
 def mixed_capture(tmp_path_factory):
     """A pcap written by tcpdump of UDP, TCP (handshake, data, close), ICMP
     echo, ARP, IPv6 UDP and VLAN-tagged UDP on a veth in namespaces."""
-    if not ROOT:
-        pytest.fail("root needed") if CI else pytest.skip("needs root")
+    require_root()
     from pyxring import netlab
     path = str(tmp_path_factory.mktemp("summary") / "mixed.pcap")
     with netlab.VethPair(prefix="psum") as lab:
@@ -63,7 +48,7 @@ def mixed_capture(tmp_path_factory):
         dump = lab.popen("b", ["tcpdump", "-i", lab.if_b, "--immediate-mode", "-s", "2048", "-U", "-w", path, expr],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            _wait_listening(dump)
+            wait_listening(dump)
             # UDP over IPv4 and IPv6, sent by the kernel of namespace a
             with lab.enter_a():
                 u4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -182,3 +182,25 @@ def test_errors_name_the_bad_value(lab):
         lab.run_b(["ip", "link", "set", lab.if_b, "down"])
         with pytest.raises(InterfaceError, match=f"interface {lab.if_b} is down"):
             pyxring.capture(lab.if_b, backend="tpacket")
+
+
+def test_tx_ring_sends_every_frame_in_order(lab):
+    from pyxring.tpacket._tx import TPacketTx
+    from pyxring.errors import ConfigError
+    cap = open_b(lab, filter="udp")
+    with lab.enter_a():
+        tx = TPacketTx(lab.if_a, frame_size=2048, frame_count=64)   # a small ring wraps often
+    try:
+        frames = lab.udp_frames(500, size=300)
+        too_big = lab.udp_frames(1, size=2100)
+        assert tx.send(frames[:250]) == 250
+        assert tx.send(too_big + frames[250:]) == 250      # the oversized frame is not queued
+        assert tx.flush() == 0
+        assert tx.queued == 500
+    finally:
+        tx.close()
+    assert [g[0] for g in drain(cap, 500)] == frames
+    cap.close()
+    with lab.enter_a():
+        with pytest.raises(ConfigError, match="TX frame size 3000"):
+            TPacketTx(lab.if_a, frame_size=3000)

@@ -10,16 +10,15 @@ import time
 
 import pytest
 
+from conftest import require_root
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DPORT = 9999
 
 
 @pytest.fixture(autouse=True)
 def _privileged():
-    if os.geteuid() != 0:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("AF_XDP tests need root on CI")
-        pytest.skip("AF_XDP tests need root")
+    require_root()
 
 
 @pytest.fixture

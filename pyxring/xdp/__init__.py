@@ -9,7 +9,6 @@ only then attach the program — by BPF link, so it goes away with the
 process even on SIGKILL.
 """
 import atexit
-import errno as _errno
 import os
 import weakref
 import socket as _socket
@@ -186,7 +185,6 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
     ``promisc`` is held by an AF_PACKET membership, so it ends with the
     process however it ends.
     """
-    from pyxring.xdp import _bpf
     from pyxring.xdp._xsk import XskSource
     p = dict(DEFAULTS)
     p.update({k: v for k, v in opts.items() if v is not None})
