@@ -82,7 +82,8 @@ class VethPair:
     def __init__(self, prefix="pyx", mtu=None, queues=None, ipv6=True):
         tag = f"{os.getpid() % 100000}{random.randrange(16**4):04x}"
         self.ns_a, self.ns_b = f"{prefix}{tag}a", f"{prefix}{tag}b"
-        self.if_a, self.if_b = f"{prefix}{tag}a"[:15], f"{prefix}{tag}b"[:15]
+        base = f"{prefix}{tag}"[:14]      # interface names: 15 characters at most
+        self.if_a, self.if_b = base + "a", base + "b"
         net = random.randrange(16, 250)
         sub = random.randrange(1, 250)
         self.ip_a, self.ip_b = f"10.{net}.{sub}.1", f"10.{net}.{sub}.2"

@@ -37,6 +37,12 @@ from pyxring.errors import raise_errno, ConfigError, PyxringError
 cdef extern from "<sys/socket.h>" nogil:
     ssize_t recvfrom(int fd, void *buf, size_t n, int flags, sockaddr *addr, socklen_t *alen)
 
+cdef extern from *:
+    """
+    #define pyx_prefetch(p) __builtin_prefetch((p), 0, 3)
+    """
+    void pyx_prefetch(const void *p) noexcept nogil
+
 cdef extern from "<time.h>" nogil:
     struct timespec:
         long tv_sec
@@ -530,6 +536,10 @@ cdef class XskSource(Source):
             k = 0
             while k < got:
                 xd = ring_desc(rx, idx + k)
+                # every frame sits in its own UMEM chunk: start loading a
+                # later frame's first line while this one is handled
+                if k + 8 < got:
+                    pyx_prefetch(self.umem + ring_desc(rx, idx + k + 8).addr)
                 d = batch.next_desc()
                 d.ifindex = self.ifindex
                 d.rxhash = 0
