@@ -23,7 +23,7 @@ VLAN_ID = 100
 
 
 def run_demo(args):
-    from pyxring import capture, open_reader, open_writer
+    from pyxring import capture, open_writer
     from pyxring.netlab import VethPair
     from pyxring.summary import Summarizer, format_ts
 
@@ -60,9 +60,7 @@ def run_demo(args):
             captured = cap.delivered
         out.write(f"\n{captured} packets captured\n{st['received']} packets received by filter\n"
                   f"{st['dropped']} packets dropped by kernel\n")
-        with open_reader(args.write) as r:
-            in_file = sum(1 for _ in r)
-        vlan_udp = sum(1 for _ in _vlan_frames(args.write))
+        in_file, vlan_udp = _count_file(args.write)
         out.write(f"\ndemo: {args.write} holds {in_file} packets "
                   f"({vlan_udp} tagged VLAN {VLAN_ID}); open it with "
                   f"`tshark -r {args.write}` or Wireshark\n")
@@ -71,13 +69,17 @@ def run_demo(args):
         return 0 if ok else 1
 
 
-def _vlan_frames(path):
+def _count_file(path):
+    """Packets in the file, and how many of them carry the demo's VLAN tag."""
     from pyxring import open_reader
+    total = tagged = 0
     with open_reader(path) as r:
         for rec in r:
             d = rec.data
+            total += 1
             if len(d) >= 16 and d[12:14] == b"\x81\x00" and (d[14] << 8 | d[15]) & 0xFFF == VLAN_ID:
-                yield rec
+                tagged += 1
+    return total, tagged
 
 
 def _send_traffic(lab):

@@ -25,6 +25,7 @@ from pyxring.includes.if_packet cimport *
 from pyxring.includes.atomics cimport load_acquire_u32, store_release_u32
 
 import errno as _errno
+from pyxring._libpcap import pack_insns
 from pyxring.errors import raise_errno, ConfigError, InterfaceError
 
 cdef enum:
@@ -72,15 +73,11 @@ cdef Py_ssize_t walk_block(uint8_t *block, size_t block_size, Batch batch,
         sll = <sockaddr_ll *>(<uint8_t *>h + SLL_OFFSET)
         if h.tp_mac + h.tp_snaplen > block_size - off:
             break
-        if direction == DIR_OUT and sll.sll_pkttype != PACKET_OUTGOING:
-            off += h.tp_next_offset
+        if (direction == DIR_OUT and sll.sll_pkttype != PACKET_OUTGOING) or \
+                (direction == DIR_IN and sll.sll_pkttype == PACKET_OUTGOING):
             if h.tp_next_offset == 0:
                 break
-            continue
-        if direction == DIR_IN and sll.sll_pkttype == PACKET_OUTGOING:
             off += h.tp_next_offset
-            if h.tp_next_offset == 0:
-                break
             continue
         mac = <uint8_t *>h + h.tp_mac
         caplen = h.tp_snaplen
@@ -342,11 +339,7 @@ def validate_ring(unsigned long block_size, unsigned long block_count, unsigned 
 
 cdef attach_filter(int fd, list insns, str iface):
     cdef sock_fprog prog
-    raw = bytearray()
-    import struct
-    for code, jt, jf, k in insns:
-        raw += struct.pack("=HBBI", code, jt, jf, k)
-    cdef unsigned char[:] view = raw
+    cdef const unsigned char[:] view = pack_insns(insns)
     prog.len = len(insns)
     prog.filter = <sock_filter *>&view[0]
     if setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0:
