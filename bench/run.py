@@ -575,12 +575,12 @@ def check_targets(results):
                "; ".join(f"{a:.3f} vs {b:.3f} s/Mpkt" for a, b in vals))
         a, b = get("unlimited", name, "achieved_pps"), get("unlimited", "tcpdump-file",
                                                           "achieved_pps")
-        detail = f"{a} vs {b} pps"
+        detail = "not measured" if a is None or b is None else f"{a:,.0f} vs {b:,.0f} pps"
         a2, b2 = (get("unlimited", n, "achieved_pps_less_steal") for n in (name, "tcpdump-file"))
         c1, c2 = (get("unlimited", n, "sender_cpu_us_per_pkt") for n in (name, "tcpdump-file"))
         if a2 and b2 and c1 and c2:
-            detail += (f" (less the sender's stolen time: {a2} vs {b2} pps; "
-                       f"sender CPU {c1} vs {c2} µs/packet)")
+            detail += (f" (less the sender's stolen time: {a2:,.0f} vs {b2:,.0f} pps; "
+                       f"sender CPU {c1:.2f} vs {c2:.2f} µs/packet)")
         target(f"{name}: unlimited-rate achieved rate >= tcpdump -w file",
                None if a is None or b is None else a >= b, detail)
     # scapy's loss-free rate: the highest rate it really received (achieved
