@@ -831,14 +831,14 @@ def main(argv=None):
             for p in points:
                 rate = p["rate"]
                 these = [t for t in active if not p.get("slow_only") or t.slow]
-                for i in range(runs if rate else unlimited_runs):
+                n_runs = runs if rate else unlimited_runs
+                for i in range(n_runs):
                     shift = i % len(these) if these else 0
                     for t in these[shift:] + these[:shift]:
                         r = one_run(t, lab, cfg, rate, count_for(rate), py, tmpdir)
                         r["point"], r["run"] = p["name"], i + 1
                         results["raw"].append(r)
-                        print(f"bench: {p['name']:>9} run {i + 1}/{runs if rate else unlimited_runs} "
-                              f"{t.name:26} "
+                        print(f"bench: {p['name']:>9} run {i + 1}/{n_runs} {t.name:26} "
                               f"sent {r.get('sent', '?')} at {r.get('achieved_pps', '?')} pps, "
                               f"captured {r.get('captured')}, dropped {r.get('kernel_dropped')}, "
                               f"cpu {r.get('cpu_s_per_mpkt')} s/Mpkt, sender {r.get('sender_cpu_us_per_pkt')} us/pkt "
