@@ -190,41 +190,32 @@ def parse_kv(text, prefix="RESULT "):
     return {}
 
 
-def parse_tcpdump_like(text):
-    """tcpdump's (and pyxring capture's) closing lines."""
+def search_counts(text, patterns):
+    """{key: int} for each (key, regex with one number group) found in ``text``."""
     out = {}
-    for key, pat in (("captured", r"(\d+) packets? captured"),
-                     ("received", r"(\d+) packets? received by filter"),
-                     ("dropped", r"(\d+) packets? dropped by kernel")):
+    for key, pat in patterns:
         m = re.search(pat, text)
         if m:
             out[key] = int(m.group(1))
     return out
 
 
+def parse_tcpdump_like(text):
+    """tcpdump's (and pyxring capture's) closing lines."""
+    return search_counts(text, (("captured", r"(\d+) packets? captured"),
+                                ("received", r"(\d+) packets? received by filter"),
+                                ("dropped", r"(\d+) packets? dropped by kernel")))
+
+
 def parse_netsniff(text):
-    out = {}
-    m = re.search(r"(\d+)\s+packets incoming", text)
-    if m:
-        out["received"] = int(m.group(1))
-    m = re.search(r"(\d+)\s+packets passed filter", text)
-    if m:
-        out["captured"] = int(m.group(1))
-    m = re.search(r"(\d+)\s+packets failed filter \(out of space\)", text)
-    if m:
-        out["dropped"] = int(m.group(1))
-    return out
+    return search_counts(text, (("received", r"(\d+)\s+packets incoming"),
+                                ("captured", r"(\d+)\s+packets passed filter"),
+                                ("dropped", r"(\d+)\s+packets failed filter \(out of space\)")))
 
 
 def parse_xdpdump(text):
-    out = {}
-    m = re.search(r"(\d+) packets captured", text)
-    if m:
-        out["captured"] = int(m.group(1))
-    m = re.search(r"(\d+) packets dropped by perf ring", text)
-    if m:
-        out["dropped"] = int(m.group(1))
-    return out
+    return search_counts(text, (("captured", r"(\d+) packets captured"),
+                                ("dropped", r"(\d+) packets dropped by perf ring")))
 
 
 # --- the tools ---------------------------------------------------------------
