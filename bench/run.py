@@ -621,6 +621,18 @@ def fmt_range(s, key, scale=1.0, digits=0, unit=""):
     return f"{m}{unit} ({f.format(v['min'] * scale)}–{f.format(v['max'] * scale)})"
 
 
+def round_ratio(results, point, tool, base, key):
+    """Median over the rounds of ``point`` of ``tool``'s ``key`` divided by
+    ``base``'s in the same round: neighbours in time share the host's mood,
+    which swings the flat-out rate far more than the tools differ."""
+    by_round = {}
+    for r in results["raw"]:
+        if r["point"] == point and r["tool"] in (tool, base) and r.get(key):
+            by_round.setdefault(r["run"], {})[r["tool"]] = r[key]
+    ratios = [v[tool] / v[base] for v in by_round.values() if len(v) == 2]
+    return statistics.median(ratios) if ratios else None
+
+
 def runs_text(results):
     n, u = results["runs_per_point"], results.get("unlimited_runs", results["runs_per_point"])
     return f"{n} run(s) per point" + (f", {u} flat out" if u != n else "")
@@ -654,6 +666,22 @@ def write_markdown(results, path):
                 f"{fmt_range(s, 'cpu_s_per_mpkt', digits=3)} | "
                 f"{fmt_range(s, 'peak_rss_mib', digits=0)} | "
                 f"{'–' if vt is None else f'{vt:.2f}×'} | {'–' if vr is None else f'{vr:.2f}×'} |")
+    unl = results["points"].get("unlimited", {})
+    if "tcpdump-file" in unl:
+        lines += ["", "## Flat out: what each packet cost the sender", "",
+                  "CPU 0 (generator and receive softirq) busy time per packet sent, stolen time "
+                  "not counted, and the median of per-round ratios to tcpdump -w file.", "",
+                  "| tool | sender CPU µs/packet | sender CPU / tcpdump's | achieved pps / tcpdump's |",
+                  "|---|---|---|---|"]
+        for t in results["tools"]:
+            if t["name"] not in unl:
+                continue
+            rc, ra = (round_ratio(results, "unlimited", t["name"], "tcpdump-file", k)
+                      for k in ("sender_cpu_us_per_pkt", "achieved_pps"))
+            lines.append(f"| {names[t['name']]} | "
+                         f"{fmt_range(unl[t['name']], 'sender_cpu_us_per_pkt', digits=2)} | "
+                         f"{'–' if rc is None else f'{rc:.3f}'} | "
+                         f"{'–' if ra is None else f'{ra:.3f}'} |")
     skipped = [t for t in results["tools"] if t.get("skipped")]
     if skipped:
         lines += ["", "Not measured in this run:", ""]
