@@ -30,7 +30,7 @@ class ExitStatus(enum.IntEnum):
 
 
 class _Stop(Exception):
-    """SIGTERM turned into an orderly stop."""
+    """SIGINT or SIGTERM turned into an orderly stop."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -296,9 +296,12 @@ def _capture_loop(src, writer, summary, args, to_stdout):
     status = _StatusLine(writer is not None and not to_stdout and not args.quiet)
     remaining = args.count or -1
 
-    def on_term(signum, frame):
+    def on_stop(signum, frame):
         raise _Stop()
-    old_term = signal.signal(signal.SIGTERM, on_term)
+    # Set for SIGINT too, like tcpdump: a capture started in the background
+    # by a script inherits SIGINT ignored, and `kill -INT` must still stop it.
+    old_int = signal.signal(signal.SIGINT, on_stop)
+    old_term = signal.signal(signal.SIGTERM, on_stop)
     try:
         while remaining != 0:
             batch = src.batch(250)
@@ -324,6 +327,7 @@ def _capture_loop(src, writer, summary, args, to_stdout):
     except (KeyboardInterrupt, _Stop):
         pass
     finally:
+        signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
         status.clear()
 

@@ -5,6 +5,7 @@ parameter) so the CLI can print it as one line.
 """
 import errno as _errno
 import os
+import socket
 
 
 class PyxringError(Exception):
@@ -49,3 +50,16 @@ def raise_errno(err, what, hint=""):
     if err == _errno.EINVAL:
         raise ConfigError(msg)
     raise PyxringError(msg)
+
+
+def link_lost(iface, ifindex):
+    """Why a capture socket reported ENETDOWN, in libpcap's words: the kernel
+    says ENETDOWN both when the link goes down and when the interface is
+    removed (or its namespace goes away)."""
+    try:
+        now = socket.if_nametoindex(iface)
+    except OSError:
+        now = 0
+    if now != ifindex:
+        return f"capture on {iface}: the interface disappeared"
+    return f"capture on {iface}: the interface went down"

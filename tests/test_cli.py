@@ -108,6 +108,71 @@ def test_signal_mid_capture_leaves_a_complete_file(lab, tmp_path, sig):
     assert "Description = pyxring tpacket backend; timestamps: kernel, at receive" in info
 
 
+def test_sigint_stops_a_capture_started_with_sigint_ignored(lab, tmp_path):
+    # What a script's `pyxring capture ... &` gets: SIGINT ignored from the
+    # start.  `kill -INT` must still stop it and leave a complete file.
+    out = tmp_path / "cap.pcapng"
+
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    proc = lab_capture(lab, "-w", str(out), "--backend", "tpacket", "udp",
+                       preexec_fn=ignore_sigint)
+    try:
+        wait_listening(proc)
+        lab.send_frames(lab.udp_frames(50))
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+    code, _, err = finish(proc, timeout=10)
+    assert code == 0, err
+    assert "50 packets captured" in err
+    r = subprocess.run([require_tool("tshark"), "-r", str(out), "-T", "fields", "-e", "frame.len"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.decode().split() == ["64"] * 50, r.stderr
+
+
+@pytest.mark.parametrize("backend", ["tpacket", "xdp"])
+def test_interface_removed_mid_capture(lab, tmp_path, backend):
+    # tcpdump's behaviour: the capture ends with an error naming the reason,
+    # the file complete up to the last packet.
+    out = tmp_path / "cap.pcapng"
+    proc = lab_capture(lab, "-w", str(out), "--backend", backend, "udp")
+    try:
+        wait_listening(proc)
+        lab.send_frames(lab.udp_frames(40))
+        time.sleep(0.5)
+        lab.run_b(["ip", "link", "del", lab.if_b])
+        code, _, err = finish(proc, timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert code == ExitStatus.ERROR, err
+    assert f"pyxring: capture on {lab.if_b}: the interface disappeared" in err
+    assert "40 packets captured" in err and "Traceback" not in err
+    r = subprocess.run([require_tool("tshark"), "-r", str(out), "-T", "fields", "-e", "frame.len"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.decode().split() == ["64"] * 40, r.stderr
+
+
+def test_link_down_mid_capture_tpacket(lab, tmp_path):
+    out = tmp_path / "cap.pcapng"
+    proc = lab_capture(lab, "-w", str(out), "--backend", "tpacket", "udp")
+    try:
+        wait_listening(proc)
+        lab.send_frames(lab.udp_frames(20))
+        time.sleep(0.5)
+        lab.run_b(["ip", "link", "set", lab.if_b, "down"])
+        code, _, err = finish(proc, timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert code == ExitStatus.ERROR, err
+    assert f"pyxring: capture on {lab.if_b}: the interface went down" in err
+    assert "20 packets captured" in err
+
+
 def test_live_status_line_on_a_terminal(lab, tmp_path):
     import pty
     import select

@@ -12,6 +12,7 @@ cdef extern from "<errno.h>" nogil:
         EPERM
         ENODEV
         ENXIO
+        ENETDOWN
         ENOMEM
         EOPNOTSUPP
 
@@ -72,6 +73,7 @@ cdef extern from "<sys/socket.h>" nogil:
         SOCK_RAW
         SOCK_CLOEXEC
         SOL_SOCKET
+        SO_ERROR
         SO_ATTACH_FILTER
         SO_LOCK_FILTER
         MSG_DONTWAIT

@@ -17,16 +17,17 @@ from cpython.exc cimport PyErr_CheckSignals
 
 from pyxring._core cimport Source, Batch, pkt_desc, PKT_VLAN, PKT_RXHASH, PKT_TRUNCATED
 from pyxring.includes.posix_io cimport (
-    errno, EINTR, socket, bind, setsockopt, getsockopt, socklen_t, sockaddr, close,
+    errno, EINTR, ENETDOWN, socket, bind, setsockopt, getsockopt, socklen_t, sockaddr, close,
     mmap, munmap, MAP_FAILED, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_LOCKED, MAP_POPULATE,
-    poll, pollfd, POLLIN, POLLERR, AF_PACKET, SOCK_RAW, SOCK_CLOEXEC, SOL_SOCKET,
-    SO_ATTACH_FILTER, sysconf, _SC_PAGESIZE)
+    poll, pollfd, POLLIN, POLLERR, POLLHUP, POLLNVAL, AF_PACKET, SOCK_RAW, SOCK_CLOEXEC,
+    SOL_SOCKET, SO_ERROR, SO_ATTACH_FILTER, sysconf, _SC_PAGESIZE)
 from pyxring.includes.if_packet cimport *
 from pyxring.includes.atomics cimport load_acquire_u32, store_release_u32
 
 import errno as _errno
+import os as _os
 from pyxring._libpcap import pack_insns
-from pyxring.errors import raise_errno, ConfigError, InterfaceError
+from pyxring.errors import raise_errno, link_lost, ConfigError, InterfaceError
 
 cdef enum:
     VLAN_TAG_LEN = 4
@@ -141,6 +142,8 @@ cdef class TPacketSource(Source):
     cdef readonly int ifindex
     cdef readonly bint promisc
     cdef uint64_t st_packets, st_drops, st_freeze
+    cdef str failure                   # why the socket stopped (interface down or gone)
+    cdef bint failure_waited           # the last wait after it is done
 
     def __cinit__(self, *args, **kwargs):
         self.fd = -1
@@ -223,7 +226,7 @@ cdef class TPacketSource(Source):
         cdef uint8_t *block
         cdef tpacket_block_desc *bd
         cdef pollfd pfd
-        cdef int rc
+        cdef int rc, wait_ms
         cdef Py_ssize_t n
         if self.ring == NULL:
             raise ValueError(f"capture on {self.name} is closed")
@@ -234,18 +237,33 @@ cdef class TPacketSource(Source):
         while not (load_acquire_u32(&bd.hdr.bh1.block_status) & TP_STATUS_USER):
             if timeout_ms == 0:
                 return 0
+            wait_ms = timeout_ms
+            if self.failure is not None:
+                # The kernel still retires the block it was filling when the
+                # interface went away (after block_timeout_ms): wait for that
+                # once, so nothing captured is left behind, then stop.
+                if self.failure_waited:
+                    raise InterfaceError(self.failure)
+                self.failure_waited = True
+                wait_ms = 2 * self.block_timeout_ms
             pfd.fd = self.fd
             pfd.events = POLLIN | POLLERR
             pfd.revents = 0
             with nogil:
-                rc = poll(&pfd, 1, timeout_ms)
+                rc = poll(&pfd, 1, wait_ms)
             if rc < 0:
                 if errno == EINTR:
                     if PyErr_CheckSignals() < 0:
                         raise
                     continue
                 raise_errno(errno, f"waiting for packets on {self.name}")
-            if rc == 0 and not (load_acquire_u32(&bd.hdr.bh1.block_status) & TP_STATUS_USER):
+            if rc > 0 and pfd.revents & (POLLERR | POLLHUP | POLLNVAL) and self.failure is None:
+                self.failure = self.socket_failure()
+                if PyErr_CheckSignals() < 0:
+                    raise
+                continue
+            if (rc == 0 and self.failure is None and
+                    not (load_acquire_u32(&bd.hdr.bh1.block_status) & TP_STATUS_USER)):
                 return 0
         with nogil:
             n = walk_block(block, self.block_size, batch, self.snaplen, self.direction)
@@ -253,6 +271,19 @@ cdef class TPacketSource(Source):
         batch.cookie2 = 1
         self.next_block = (self.next_block + 1) % self.block_count
         return n
+
+    cdef str socket_failure(self):
+        """The socket's pending error (reading it clears it) as a one-line
+        reason, in libpcap's words; None if there was none."""
+        cdef int err = 0
+        cdef socklen_t ln = sizeof(err)
+        if getsockopt(self.fd, SOL_SOCKET, SO_ERROR, &err, &ln) < 0:
+            err = errno
+        if err == 0:
+            return None
+        if err == ENETDOWN:
+            return link_lost(self.name, self.ifindex)
+        return f"capture on {self.name}: {_os.strerror(err)}"
 
     cdef int release_batch(self, Batch batch) except -1:
         cdef tpacket_block_desc *bd

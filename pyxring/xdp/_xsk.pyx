@@ -22,17 +22,17 @@ from cpython.exc cimport PyErr_CheckSignals
 
 from pyxring._core cimport Source, Batch, pkt_desc, PKT_TS_BATCH, PKT_TRUNCATED, PKT_VLAN
 from pyxring.includes.posix_io cimport (
-    errno, EINTR, EAGAIN, ENOBUFS, ENOMEM, EBUSY, socket, bind, setsockopt, getsockopt, socklen_t, sockaddr,
+    errno, EINTR, EAGAIN, ENOBUFS, ENOMEM, EBUSY, ENETDOWN, socket, bind, setsockopt, getsockopt, socklen_t, sockaddr,
     close, mmap, munmap, MAP_FAILED, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE,
     MAP_ANONYMOUS, MAP_POPULATE, MAP_HUGETLB, poll, pollfd, POLLIN, POLLOUT, POLLERR,
-    AF_XDP, SOCK_RAW, SOCK_CLOEXEC, sendto, MSG_DONTWAIT, now_realtime_ns, now_monotonic_ns)
+    AF_XDP, SOCK_RAW, SOCK_CLOEXEC, SOL_SOCKET, SO_ERROR, sendto, MSG_DONTWAIT, now_realtime_ns, now_monotonic_ns)
 from pyxring.includes.if_xdp cimport *
 from pyxring.xdp._ring cimport (xring, ring_init, ring_free, ring_reserve, ring_submit,
                                 ring_peek, ring_cancel, ring_release, ring_needs_wakeup,
                                 ring_addr, ring_desc)
 
 import errno as _errno
-from pyxring.errors import raise_errno, ConfigError, PyxringError
+from pyxring.errors import raise_errno, link_lost, ConfigError, InterfaceError, PyxringError
 
 cdef extern from "<sys/socket.h>" nogil:
     ssize_t recvfrom(int fd, void *buf, size_t n, int flags, sockaddr *addr, socklen_t *alen)
@@ -397,6 +397,8 @@ cdef class XskSource(Source):
                 continue
             if rc == -ENOMEM:
                 raise MemoryError()
+            if rc == -ENETDOWN:
+                raise InterfaceError(link_lost(self.name, self.ifindex))
             if rc < 0:
                 raise_errno(-rc, f"waiting for packets on {self.name}")
             self.rx_packets += batch.count
@@ -445,7 +447,7 @@ cdef class XskSource(Source):
             if timeout_ms > 0:
                 now = now_monotonic_ns()
                 if now >= deadline:
-                    return 0
+                    return self._socket_error() if batch.count == 0 else 0
                 if deadline - now < nap:
                     nap = deadline - now
             if not self.poll_wait and (batch.count > 0 or waits < IDLE_WAITS):
@@ -471,11 +473,27 @@ cdef class XskSource(Source):
                     return -EINTR
                 return -errno
             if rc == 0:
+                rc = self._socket_error()
+                if rc < 0:
+                    return rc
                 # a signal may have landed outside the syscalls: let the
                 # caller look, then come back
                 return -EINTR
             waits = 0
             slept = False      # traffic is back: gather a batch before returning
+
+    cdef int _socket_error(self) noexcept nogil:
+        """A socket's pending error as -errno, else 0; asked only when a wait
+        ends with nothing.  A socket whose interface went away is unbound:
+        poll() then reports nothing at all, but ENETDOWN is pending."""
+        cdef int i, err
+        cdef socklen_t ln
+        for i in range(self.nqueues):
+            err = 0
+            ln = sizeof(err)
+            if getsockopt(self.qs[i].fd, SOL_SOCKET, SO_ERROR, &err, &ln) == 0 and err != 0:
+                return -err
+        return 0
 
     cdef int _take(self, Batch batch, batch_hold *hold) noexcept nogil:
         """Move ready RX descriptors of the queues into ``batch``; the number
