@@ -74,6 +74,8 @@ kmod-test: build kmod
 
 bench: build xdp
 	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.duel $(DUEL_ARGS)
+	$(PY) -m bench.profile_sender
 
 clean:
 	rm -rf $(BUILD) pyxring/*.so pyxring/*/*.so pyxring/*.c pyxring/*/*.c *.egg-info

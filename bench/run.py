@@ -26,6 +26,7 @@ flat out about 280k pps, and very unsteady, when the frames carried b's MAC
 and went through a failing route lookup; about 500k to this neighbour).
 """
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -391,6 +392,58 @@ def run_generator(lab, cfg, count, rate):
     return r.returncode, duration, text
 
 
+def preflight(prog, exes=("trafgen", "taskset", "ip")):
+    """None when this machine can run a benchmark, else the exit status
+    after a one-line reason on stderr."""
+    if os.geteuid() != 0:
+        print(f"{prog}: needs root (namespaces, AF_PACKET, XDP)", file=sys.stderr)
+        return 3
+    for exe in exes:
+        if shutil.which(exe) is None:
+            print(f"{prog}: {exe} not installed (apt-packages.txt)", file=sys.stderr)
+            return 1
+    if (os.cpu_count() or 1) < 2:
+        print(f"{prog}: needs 2 CPUs (generator and consumer on separate cores)",
+              file=sys.stderr)
+        return 1
+    return None
+
+
+@contextlib.contextmanager
+def traffic_lab(prefix, tmpdir):
+    """The veth between two throwaway namespaces, IPv6 off on both ends (so
+    the generator's frames are the only ones on the link), and trafgen's
+    config: yields (lab, config path); the namespaces go on the way out."""
+    from pyxring import netlab
+    with netlab.VethPair(prefix=prefix, ipv6=False) as lab:
+        for ns, ifname in ((lab.ns_a, lab.if_a), (lab.ns_b, lab.if_b)):
+            subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
+                            f"net.ipv6.conf.{ifname}.disable_ipv6=1"], capture_output=True)
+        cfg = os.path.join(tmpdir, "udp64.cfg")
+        trafgen_config(cfg, lab)
+        yield lab, cfg
+
+
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """SIGTERM raises KeyboardInterrupt in this process, so a stopped run
+    still writes what it measured; forked helpers (pyroute2's netns workers)
+    die of it as usual."""
+    main_pid = os.getpid()
+
+    def on_term(signum, frame):
+        if os.getpid() != main_pid:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise KeyboardInterrupt
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 # --- one run -------------------------------------------------------------------
 
 def xdp_attached(lab):
@@ -399,7 +452,9 @@ def xdp_attached(lab):
     return "xdp" in r.stdout
 
 
-def one_run(tool, lab, cfg, rate, count, py, tmpdir):
+def one_run(tool, lab, cfg, rate, count, py, tmpdir, generator=None):
+    """One run of ``tool``; ``generator`` stands in for run_generator (the
+    sender profile wraps it in perf)."""
     ctx = {"iface": lab.if_b, "tool": tool.name}
     argv = ["ip", "netns", "exec", lab.ns_b, *tool.argv(ctx)]
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -419,7 +474,7 @@ def one_run(tool, lab, cfg, rate, count, py, tmpdir):
         a0, b0 = lab.counters("a"), lab.counters("b")
         cpu0 = cpu_seconds(proc.pid)
         gen0 = cpu_ticks(GEN_CPU)
-        rc, duration, gen_out = run_generator(lab, cfg, count, rate)
+        rc, duration, gen_out = (generator or run_generator)(lab, cfg, count, rate)
         gen1 = cpu_ticks(GEN_CPU)
         time.sleep(1.5)          # let the last blocks retire / rings drain
         cpu1 = cpu_seconds(proc.pid)
@@ -774,16 +829,10 @@ def main(argv=None):
             print(f"{t.name:28} {t.label}")
         shutil.rmtree(tmpdir, ignore_errors=True)
         return 0
-    if os.geteuid() != 0:
-        print("bench: needs root (namespaces, AF_PACKET, XDP)", file=sys.stderr)
-        return 3
-    for exe in ("trafgen", "taskset", "ip"):
-        if shutil.which(exe) is None:
-            print(f"bench: {exe} not installed (apt-packages.txt)", file=sys.stderr)
-            return 1
-    if (os.cpu_count() or 1) < 2:
-        print("bench: needs 2 CPUs (generator and consumer on separate cores)", file=sys.stderr)
-        return 1
+    status = preflight("bench")
+    if status is not None:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        return status
     runs = args.runs or (1 if args.quick else 5)
     unlimited_runs = args.unlimited_runs or (1 if args.quick else 2 * runs)
     seconds = args.seconds or (1.0 if args.quick else RUN_SECONDS)
@@ -826,27 +875,9 @@ def main(argv=None):
                "point_list": [{"name": p["name"], "rate": p["rate"]} for p in points],
                "points": {}, "raw": []}
 
-    from pyxring import netlab
     interrupted = False
-
-    main_pid = os.getpid()
-
-    def on_term(signum, frame):
-        if os.getpid() != main_pid:
-            # a forked helper (pyroute2's netns workers) being told to stop
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        raise KeyboardInterrupt
-    old_term = signal.signal(signal.SIGTERM, on_term)
     try:
-        with netlab.VethPair(prefix="bnch", ipv6=False) as lab:
-            for ns, ifname in ((lab.ns_a, lab.if_a), (lab.ns_b, lab.if_b)):
-                # nothing but the generator's frames on the link
-                subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw",
-                                f"net.ipv6.conf.{ifname}.disable_ipv6=1"], capture_output=True)
-            cfg = os.path.join(tmpdir, "udp64.cfg")
-            trafgen_config(cfg, lab)
+        with sigterm_interrupts(), traffic_lab("bnch", tmpdir) as (lab, cfg):
             for p in points:
                 rate = p["rate"]
                 these = [t for t in active if not p.get("slow_only") or t.slow]
@@ -868,7 +899,6 @@ def main(argv=None):
         interrupted = True
         print("bench: interrupted; writing what was measured", file=sys.stderr)
     finally:
-        signal.signal(signal.SIGTERM, old_term)
         shutil.rmtree(tmpdir, ignore_errors=True)
 
     for p in points:
