@@ -84,51 +84,47 @@ def test_not_enough_privilege(lab):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_mid_capture_leaves_a_complete_file(lab, tmp_path, sig):
-    tshark = require_tool("tshark")
-    out = tmp_path / "cap.pcapng"
-    proc = lab_capture(lab, "-w", str(out), "--backend", "tpacket", "udp")
+def frame_lengths(path):
+    """The frame lengths tshark reads from ``path`` (it must read it whole)."""
+    r = subprocess.run([require_tool("tshark"), "-r", str(path), "-T", "fields", "-e", "frame.len"],
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode().split()
+
+
+def capture_through(lab, out, frames, then, backend="tpacket", **kw):
+    """Capture ``frames`` UDP frames into ``out``, then call ``then(proc)``;
+    the capture must end by itself within 10 s.  (status, stderr)."""
+    proc = lab_capture(lab, "-w", str(out), "--backend", backend, "udp", **kw)
     try:
         wait_listening(proc)
-        lab.send_frames(lab.udp_frames(300))
+        lab.send_frames(lab.udp_frames(frames))
         time.sleep(0.5)
+        then(proc)
+        code, _, err = finish(proc, timeout=10)
     finally:
-        proc.send_signal(sig)
-    code, _, err = finish(proc)
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return code, err
+
+
+# SIG_IGN inherited: what a script's `pyxring capture ... &` gets for SIGINT;
+# `kill -INT` must still stop it.
+@pytest.mark.parametrize("sig,inherited", [(signal.SIGINT, signal.SIG_DFL),
+                                           (signal.SIGTERM, signal.SIG_DFL),
+                                           (signal.SIGINT, signal.SIG_IGN)])
+def test_signal_mid_capture_leaves_a_complete_file(lab, tmp_path, sig, inherited):
+    out = tmp_path / "cap.pcapng"
+    code, err = capture_through(lab, out, 300, lambda proc: proc.send_signal(sig),
+                                preexec_fn=lambda: signal.signal(sig, inherited))
     assert code == 0, err
     assert "300 packets captured" in err
     assert "300 packets received by filter" in err and "0 packets dropped by kernel" in err
-    r = subprocess.run([tshark, "-r", str(out), "-T", "fields", "-e", "frame.len"],
-                       capture_output=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.decode().split() == ["64"] * 300
+    assert frame_lengths(out) == ["64"] * 300
     info = subprocess.run([require_tool("capinfos"), str(out)], capture_output=True,
                           timeout=60).stdout.decode()
     assert "Description = pyxring tpacket backend; timestamps: kernel, at receive" in info
-
-
-def test_sigint_stops_a_capture_started_with_sigint_ignored(lab, tmp_path):
-    # What a script's `pyxring capture ... &` gets: SIGINT ignored from the
-    # start.  `kill -INT` must still stop it and leave a complete file.
-    out = tmp_path / "cap.pcapng"
-
-    def ignore_sigint():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    proc = lab_capture(lab, "-w", str(out), "--backend", "tpacket", "udp",
-                       preexec_fn=ignore_sigint)
-    try:
-        wait_listening(proc)
-        lab.send_frames(lab.udp_frames(50))
-        time.sleep(0.5)
-    finally:
-        proc.send_signal(signal.SIGINT)
-    code, _, err = finish(proc, timeout=10)
-    assert code == 0, err
-    assert "50 packets captured" in err
-    r = subprocess.run([require_tool("tshark"), "-r", str(out), "-T", "fields", "-e", "frame.len"],
-                       capture_output=True, timeout=60)
-    assert r.returncode == 0 and r.stdout.decode().split() == ["64"] * 50, r.stderr
 
 
 @pytest.mark.parametrize("backend", ["tpacket", "xdp"])
@@ -136,41 +132,22 @@ def test_interface_removed_mid_capture(lab, tmp_path, backend):
     # tcpdump's behaviour: the capture ends with an error naming the reason,
     # the file complete up to the last packet.
     out = tmp_path / "cap.pcapng"
-    proc = lab_capture(lab, "-w", str(out), "--backend", backend, "udp")
-    try:
-        wait_listening(proc)
-        lab.send_frames(lab.udp_frames(40))
-        time.sleep(0.5)
-        lab.run_b(["ip", "link", "del", lab.if_b])
-        code, _, err = finish(proc, timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    code, err = capture_through(lab, out, 40, lambda proc: lab.run_b(["ip", "link", "del", lab.if_b]),
+                                backend=backend)
     assert code == ExitStatus.ERROR, err
     assert f"pyxring: capture on {lab.if_b}: the interface disappeared" in err
     assert "40 packets captured" in err and "Traceback" not in err
-    r = subprocess.run([require_tool("tshark"), "-r", str(out), "-T", "fields", "-e", "frame.len"],
-                       capture_output=True, timeout=60)
-    assert r.returncode == 0 and r.stdout.decode().split() == ["64"] * 40, r.stderr
+    assert frame_lengths(out) == ["64"] * 40
 
 
 def test_link_down_mid_capture_tpacket(lab, tmp_path):
     out = tmp_path / "cap.pcapng"
-    proc = lab_capture(lab, "-w", str(out), "--backend", "tpacket", "udp")
-    try:
-        wait_listening(proc)
-        lab.send_frames(lab.udp_frames(20))
-        time.sleep(0.5)
-        lab.run_b(["ip", "link", "set", lab.if_b, "down"])
-        code, _, err = finish(proc, timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    code, err = capture_through(lab, out, 20,
+                                lambda proc: lab.run_b(["ip", "link", "set", lab.if_b, "down"]))
     assert code == ExitStatus.ERROR, err
     assert f"pyxring: capture on {lab.if_b}: the interface went down" in err
     assert "20 packets captured" in err
+    assert frame_lengths(out) == ["64"] * 20
 
 
 def test_live_status_line_on_a_terminal(lab, tmp_path):
