@@ -196,15 +196,11 @@ def main(argv=None):
 
     py = sys.executable
     tmpdir = tempfile.mkdtemp(prefix="pyxring-duel-")
-    tools = {t.name: t for t in bench.build_tools(py, tmpdir)}
-    needed = sorted({n for c in COMPARISONS for n in c})
-    refs = bench.build_refs()
-    for name in needed:
-        why = bench.check_available(tools[name], py, refs)
-        if why:
-            print(f"duel: {name} unavailable: {why}", file=sys.stderr)
-            shutil.rmtree(tmpdir, ignore_errors=True)
-            return 1
+    tools, failed = bench.ready_tools(sorted({n for c in COMPARISONS for n in c}), py, tmpdir)
+    if failed:
+        print(f"duel: {failed[0]}", file=sys.stderr)
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        return failed[1]
 
     results = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "args": " ".join(argv if argv is not None else sys.argv[1:]),
@@ -215,8 +211,7 @@ def main(argv=None):
     try:
         with bench.sigterm_interrupts(), bench.traffic_lab("duel", tmpdir) as (lab, cfg):
             for block in range(1, blocks + 1):
-                shift = (block - 1) % len(COMPARISONS)
-                for a, b in COMPARISONS[shift:] + COMPARISONS[:shift]:
+                for a, b in bench.rotated(COMPARISONS, block - 1):
                     key = f"{a} / {b}"
                     runs = []
                     order = block_order(block)

@@ -16,6 +16,7 @@ perf's own sampling slows the sender a little; compare tools with each
 other, not with bench.run's rates.
 """
 import argparse
+import collections
 import os
 import re
 import shutil
@@ -60,8 +61,7 @@ def perf_report(data):
                         "--stdio", "-g", "none", "-n", "--percent-limit", "0.01"],
                        capture_output=True, text=True)
     t = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "comm", "-q",
-                        "--stdio",
-                        "-g", "none", "-n"], capture_output=True, text=True)
+                        "--stdio", "-g", "none", "-n"], capture_output=True, text=True)
     total = sum(int(m.group(1)) for m in
                 re.finditer(r"^\s*[\d.]+%\s+(\d+)\s+\S", t.stdout, re.M))
     shares = {}
@@ -134,30 +134,23 @@ class Failed(Exception):
 def profile(args, py, tmpdir):
     """Run and sample every tool: {tool: samples, packets and rates summed
     over the rounds}."""
-    tools = {t.name: t for t in bench.build_tools(py, tmpdir)}
     names = args.tools.split(",")
-    unknown = [n for n in names if n not in tools]
-    if unknown:
-        raise Failed(f"unknown tools {', '.join(unknown)} (see bench.run --list)", 2)
-    refs = bench.build_refs()
-    for n in names:
-        why = bench.check_available(tools[n], py, refs)
-        if why:
-            raise Failed(f"{n} unavailable: {why}")
+    tools, failed = bench.ready_tools(names, py, tmpdir)
+    if failed:
+        raise Failed(*failed)
 
-    acc = {n: {"shares": {}, "total": 0, "sent": 0, "rates": []} for n in names}
+    acc = {n: {"shares": collections.Counter(), "total": 0, "sent": 0, "rates": []}
+           for n in names}
     with bench.traffic_lab("prof", tmpdir) as (lab, cfg):
         for rnd in range(args.rounds):
-            shift = rnd % len(names)
-            for name in names[shift:] + names[:shift]:
+            for name in bench.rotated(names, rnd):
                 data = os.path.join(tmpdir, f"{name}.perf.data")
                 r = profile_run(tools[name], lab, cfg, args.count, py, tmpdir, data)
                 if r["problems"] or not r.get("sent"):
                     raise Failed(f"{name}: {'; '.join(r['problems']) or 'nothing sent'}")
                 shares, total = perf_report(data)
                 a = acc[name]
-                for sym, v in shares.items():
-                    a["shares"][sym] = a["shares"].get(sym, 0.0) + v
+                a["shares"].update(shares)      # Counter.update adds
                 a["total"] += total
                 a["sent"] += r["sent"]
                 a["rates"].append(r["achieved_pps"])

@@ -409,6 +409,28 @@ def preflight(prog, exes=("trafgen", "taskset", "ip")):
     return None
 
 
+def rotated(seq, i):
+    """``seq`` started at its ``i``-th item (modulo its length): round ``i``'s
+    order, so that no tool always runs after the same one."""
+    shift = i % len(seq) if seq else 0
+    return seq[shift:] + seq[:shift]
+
+
+def ready_tools(names, py, tmpdir):
+    """The tools called ``names``, checked: ({name: Tool}, None), or
+    (None, a one-line reason and the exit status it calls for)."""
+    tools = {t.name: t for t in build_tools(py, tmpdir)}
+    unknown = [n for n in names if n not in tools]
+    if unknown:
+        return None, (f"unknown tools {', '.join(unknown)} (see bench.run --list)", 2)
+    refs = build_refs()
+    for n in names:
+        why = check_available(tools[n], py, refs)
+        if why:
+            return None, (f"{n} unavailable: {why}", 1)
+    return {n: tools[n] for n in names}, None
+
+
 @contextlib.contextmanager
 def traffic_lab(prefix, tmpdir):
     """The veth between two throwaway namespaces, IPv6 off on both ends (so
@@ -883,8 +905,7 @@ def main(argv=None):
                 these = [t for t in active if not p.get("slow_only") or t.slow]
                 n_runs = runs if rate else unlimited_runs
                 for i in range(n_runs):
-                    shift = i % len(these) if these else 0
-                    for t in these[shift:] + these[:shift]:
+                    for t in rotated(these, i):
                         r = one_run(t, lab, cfg, rate, count_for(rate), py, tmpdir)
                         r["point"], r["run"] = p["name"], i + 1
                         results["raw"].append(r)

@@ -94,3 +94,9 @@ def test_markdown_has_one_row_per_comparison(tmp_path):
     assert "no difference resolved" in text
     # two tables, each a header line and then one row per comparison or pair
     assert text.count("\n| ") == (1 + len(duel.COMPARISONS)) + (1 + len(pairs))
+
+
+def test_rounds_rotate_the_order():
+    from bench.run import rotated
+    assert [rotated("abc", i) for i in range(4)] == ["abc", "bca", "cab", "abc"]
+    assert rotated([], 3) == []
