@@ -32,11 +32,14 @@ import time
 from bench import run as bench
 
 # (A, B): the ratio is A / B.  pyxring's xdp CLI is also put beside the C
-# AF_XDP reference: what the kernel path costs is then told apart from what
-# pyxring adds.  The last one is the A/A control.
+# AF_XDP reference, and that reference beside tcpdump: what the kernel path
+# costs is then told apart from what pyxring adds.  The generic-mode capture
+# shows the other way into AF_XDP.  The last one is the A/A control.
 COMPARISONS = [("pyxring-cli-tpacket-file", "tcpdump-file"),
                ("pyxring-cli-xdp-file", "tcpdump-file"),
                ("pyxring-cli-xdp-file", "ref-afxdp"),
+               ("ref-afxdp", "tcpdump-file"),
+               ("pyxring-cli-xdp-file-generic", "tcpdump-file"),
                ("tcpdump-file", "tcpdump-file")]
 BLOCKS = 20                     # blocks of four runs per comparison: 40 pairs
 COUNT = 500_000                 # frames per run: 1.5 to 2 s flat out

@@ -29,7 +29,8 @@ import time
 
 from bench import run as bench
 
-TOOLS = ["tcpdump-file", "pyxring-cli-tpacket-file", "pyxring-cli-xdp-file", "ref-afxdp"]
+TOOLS = ["tcpdump-file", "pyxring-cli-tpacket-file", "pyxring-cli-xdp-file", "ref-afxdp",
+         "pyxring-cli-xdp-file-generic"]
 COUNT = 1_000_000
 ROUNDS = 3                      # one run swings by 10%; the samples are summed
 FREQ = 4999                     # Hz: not a multiple of the 250 Hz tick
@@ -46,11 +47,17 @@ ROWS = [
     ("  receive softirq (net_rx_action)", r"net_rx_action"),
     ("    AF_PACKET: tpacket_rcv (filter, copy into the ring)", r"tpacket_rcv"),
     ("    stack: ip_rcv (drops the frame: not our MAC) and the free", r"ip_rcv"),
-    ("    BPF programs (the XDP program; tcpdump's socket filter)", r"bpf_prog_\w+"),
+    # JIT-ed programs are bpf_prog_TAG or bpf_prog_TAG_NAME; bpf_prog_run_*
+    # are the kernel's own functions around them
+    ("    BPF programs, JIT-ed (the XDP program; a socket filter if one is set)",
+     r"bpf_prog_[0-9a-f]{16}(?:_\w+)?"),
     ("    veth XDP: veth_xdp_rcv_skb (all below)", r"veth_xdp_rcv_skb"),
     ("      copy into a page-pool page with XDP headroom", r"skb_pp_cow_data"),
     ("      redirect to the AF_XDP socket (copy into the UMEM)", r"xdp_do_redirect"),
-    ("      free of the original skb", r"consume_skb"),
+    ("    generic XDP: do_xdp_generic (all below)", r"do_xdp_generic"),
+    ("      copy into a page with XDP headroom", r"skb_cow_data_for_xdp"),
+    ("      redirect to the AF_XDP socket (copy into the UMEM)", r"xdp_do_generic_redirect"),
+    ("    free of an skb whose data was copied (either XDP path)", r"consume_skb"),
 ]
 
 

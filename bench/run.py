@@ -265,6 +265,15 @@ def build_tools(py, tmpdir):
              lambda c: [*pyx, c["iface"], "--backend", "xdp", "-w", out(c, "pcapng")],
              parse_tcpdump_like, marker="listening on", writes_file="pcapng",
              needs=("pyxring:xdp",), python=True),
+        # the same capture with the program attached in generic (skb) mode:
+        # on veth the kernel then skips veth's own XDP path, at the price of
+        # offloaded VLAN tags (see bench/README.md)
+        Tool("pyxring-cli-xdp-file-generic", "pyxring CLI xdp -w file.pcapng, --xdp-mode generic",
+             "xdp",
+             lambda c: [*pyx, c["iface"], "--backend", "xdp", "--xdp-mode", "generic",
+                        "-w", out(c, "pcapng")],
+             parse_tcpdump_like, marker="listening on", writes_file="pcapng",
+             needs=("pyxring:xdp",), python=True),
         # the same capture with the plain wait (poll() whenever the RX ring is
         # empty), to show what the adaptive wait saves
         Tool("pyxring-cli-xdp-file-poll", "pyxring CLI xdp -w file.pcapng, --xdp-wait poll", "xdp",
