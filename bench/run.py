@@ -250,37 +250,31 @@ def build_tools(py, tmpdir):
     def out(ctx, ext):
         return os.path.join(tmpdir, f"{ctx['tool']}.{ext}")
 
+    def cli(name, label, backend, *opts, to_file=True):
+        """``pyxring capture`` with ``backend`` and ``opts``, to a pcapng
+        file or to /dev/null."""
+        def argv(c):
+            dest = out(c, "pcapng") if to_file else "/dev/null"
+            return [*pyx, c["iface"], "--backend", backend, *opts, "-w", dest]
+        return Tool(name, label, backend, argv, parse_tcpdump_like, marker="listening on",
+                    writes_file="pcapng" if to_file else None,
+                    needs=(f"pyxring:{backend}",), python=True)
+
     tools = [
-        Tool("pyxring-cli-tpacket-null", "pyxring CLI tpacket -w /dev/null", "tpacket",
-             lambda c: [*pyx, c["iface"], "--backend", "tpacket", "-w", "/dev/null"],
-             parse_tcpdump_like, marker="listening on", needs=("pyxring:tpacket",), python=True),
-        Tool("pyxring-cli-tpacket-file", "pyxring CLI tpacket -w file.pcapng", "tpacket",
-             lambda c: [*pyx, c["iface"], "--backend", "tpacket", "-w", out(c, "pcapng")],
-             parse_tcpdump_like, marker="listening on", writes_file="pcapng",
-             needs=("pyxring:tpacket",), python=True),
-        Tool("pyxring-cli-xdp-null", "pyxring CLI xdp -w /dev/null", "xdp",
-             lambda c: [*pyx, c["iface"], "--backend", "xdp", "-w", "/dev/null"],
-             parse_tcpdump_like, marker="listening on", needs=("pyxring:xdp",), python=True),
-        Tool("pyxring-cli-xdp-file", "pyxring CLI xdp -w file.pcapng", "xdp",
-             lambda c: [*pyx, c["iface"], "--backend", "xdp", "-w", out(c, "pcapng")],
-             parse_tcpdump_like, marker="listening on", writes_file="pcapng",
-             needs=("pyxring:xdp",), python=True),
+        cli("pyxring-cli-tpacket-null", "pyxring CLI tpacket -w /dev/null", "tpacket",
+            to_file=False),
+        cli("pyxring-cli-tpacket-file", "pyxring CLI tpacket -w file.pcapng", "tpacket"),
+        cli("pyxring-cli-xdp-null", "pyxring CLI xdp -w /dev/null", "xdp", to_file=False),
+        cli("pyxring-cli-xdp-file", "pyxring CLI xdp -w file.pcapng", "xdp"),
         # the same capture with the program attached in generic (skb) mode:
         # on veth the kernel then skips veth's own XDP path, at the price of
         # offloaded VLAN tags (see bench/README.md)
-        Tool("pyxring-cli-xdp-file-generic", "pyxring CLI xdp -w file.pcapng, --xdp-mode generic",
-             "xdp",
-             lambda c: [*pyx, c["iface"], "--backend", "xdp", "--xdp-mode", "generic",
-                        "-w", out(c, "pcapng")],
-             parse_tcpdump_like, marker="listening on", writes_file="pcapng",
-             needs=("pyxring:xdp",), python=True),
+        cli("pyxring-cli-xdp-file-generic", "pyxring CLI xdp -w file.pcapng, --xdp-mode generic",
+            "xdp", "--xdp-mode", "generic"),
         # the same capture with the plain wait (poll() whenever the RX ring is
         # empty), to show what the adaptive wait saves
-        Tool("pyxring-cli-xdp-file-poll", "pyxring CLI xdp -w file.pcapng, --xdp-wait poll", "xdp",
-             lambda c: [*pyx, c["iface"], "--backend", "xdp", "--xdp-wait", "poll",
-                        "-w", out(c, "pcapng")],
-             parse_tcpdump_like, marker="listening on", writes_file="pcapng",
-             needs=("pyxring:xdp",), python=True),
+        cli("pyxring-cli-xdp-file-poll", "pyxring CLI xdp -w file.pcapng, --xdp-wait poll",
+            "xdp", "--xdp-wait", "poll"),
         Tool("pyxring-loop-tpacket", "pyxring API per-packet loop, tpacket", "tpacket",
              lambda c: [*taskset, py, "-m", "bench.consumers.pyx_loop", c["iface"], "tpacket"],
              parse_kv, marker="READY", needs=("pyxring:tpacket",), python=True),

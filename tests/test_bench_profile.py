@@ -17,4 +17,3 @@ def test_bpf_row_counts_jit_programs_not_the_kernel_functions_around_them():
     assert row(rows, "BPF programs") == 40.0 * per
     assert row(rows, "generic XDP") == 900.0 * per
     assert row(rows, "all of CPU 0") == 2000 * per
-
