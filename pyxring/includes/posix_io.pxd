@@ -87,3 +87,12 @@ cdef inline uint64_t now_monotonic_ns() noexcept nogil:
     cdef timespec ts
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return <uint64_t>ts.tv_sec * 1000000000ULL + <uint64_t>ts.tv_nsec
+
+cdef inline int pending_error(int fd) noexcept nogil:
+    """A socket's pending error (SO_ERROR; reading it clears it): 0 if none,
+    -1 with errno set if it can't be read."""
+    cdef int err = 0
+    cdef socklen_t ln = sizeof(err)
+    if getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &ln) < 0:
+        return -1
+    return err

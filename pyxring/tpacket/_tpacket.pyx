@@ -20,7 +20,7 @@ from pyxring.includes.posix_io cimport (
     errno, EINTR, ENETDOWN, socket, bind, setsockopt, getsockopt, socklen_t, sockaddr, close,
     mmap, munmap, MAP_FAILED, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_LOCKED, MAP_POPULATE,
     poll, pollfd, POLLIN, POLLERR, POLLHUP, POLLNVAL, AF_PACKET, SOCK_RAW, SOCK_CLOEXEC,
-    SOL_SOCKET, SO_ERROR, SO_ATTACH_FILTER, sysconf, _SC_PAGESIZE)
+    SOL_SOCKET, SO_ATTACH_FILTER, sysconf, _SC_PAGESIZE, pending_error)
 from pyxring.includes.if_packet cimport *
 from pyxring.includes.atomics cimport load_acquire_u32, store_release_u32
 
@@ -275,9 +275,8 @@ cdef class TPacketSource(Source):
     cdef str socket_failure(self):
         """The socket's pending error (reading it clears it) as a one-line
         reason, in libpcap's words; None if there was none."""
-        cdef int err = 0
-        cdef socklen_t ln = sizeof(err)
-        if getsockopt(self.fd, SOL_SOCKET, SO_ERROR, &err, &ln) < 0:
+        cdef int err = pending_error(self.fd)
+        if err < 0:
             err = errno
         if err == 0:
             return None

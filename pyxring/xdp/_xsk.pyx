@@ -25,7 +25,8 @@ from pyxring.includes.posix_io cimport (
     errno, EINTR, EAGAIN, ENOBUFS, ENOMEM, EBUSY, ENETDOWN, socket, bind, setsockopt, getsockopt, socklen_t, sockaddr,
     close, mmap, munmap, MAP_FAILED, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE,
     MAP_ANONYMOUS, MAP_POPULATE, MAP_HUGETLB, poll, pollfd, POLLIN, POLLOUT, POLLERR,
-    AF_XDP, SOCK_RAW, SOCK_CLOEXEC, SOL_SOCKET, SO_ERROR, sendto, MSG_DONTWAIT, now_realtime_ns, now_monotonic_ns)
+    AF_XDP, SOCK_RAW, SOCK_CLOEXEC, sendto, MSG_DONTWAIT, now_realtime_ns, now_monotonic_ns,
+    pending_error)
 from pyxring.includes.if_xdp cimport *
 from pyxring.xdp._ring cimport (xring, ring_init, ring_free, ring_reserve, ring_submit,
                                 ring_peek, ring_cancel, ring_release, ring_needs_wakeup,
@@ -487,11 +488,9 @@ cdef class XskSource(Source):
         ends with nothing.  A socket whose interface went away is unbound:
         poll() then reports nothing at all, but ENETDOWN is pending."""
         cdef int i, err
-        cdef socklen_t ln
         for i in range(self.nqueues):
-            err = 0
-            ln = sizeof(err)
-            if getsockopt(self.qs[i].fd, SOL_SOCKET, SO_ERROR, &err, &ln) == 0 and err != 0:
+            err = pending_error(self.qs[i].fd)
+            if err > 0:
                 return -err
         return 0
 
