@@ -187,7 +187,7 @@ def test_format_ts_local_time():
 @pytest.mark.parametrize("argv", [[], ["-c", "3"], ["tcp"], ["-c", "2", "icmp", "or", "arp"],
                                   ["-e", "vlan"], ["--nano", "udp"]])
 def test_read_command_matches_tcpdump_r(mixed_capture, capsys, argv):
-    from pyxring import readcmd
+    from pyxring.cli import read as readcmd
     assert readcmd.main([mixed_capture, *argv]) == readcmd.EXIT_OK
     ours = capsys.readouterr().out.splitlines()
     tflags = [a.replace("--nano", "--time-stamp-precision=nano") for a in argv]
@@ -196,7 +196,7 @@ def test_read_command_matches_tcpdump_r(mixed_capture, capsys, argv):
 
 
 def test_read_command_errors(tmp_path, capsys):
-    from pyxring import readcmd
+    from pyxring.cli import read as readcmd
     assert readcmd.main([str(tmp_path / "missing.pcap")]) == readcmd.EXIT_ERROR
     assert "missing.pcap: No such file" in capsys.readouterr().err
     from pyxring import netlab

@@ -111,7 +111,7 @@ def run(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Stand-alone entry (``python -m pyxring.readcmd``) until the CLI wires it."""
+    """``pyxring read`` on its own (``python -m pyxring.cli.read``)."""
     import argparse
     parser = argparse.ArgumentParser(prog="pyxring read", description=__doc__.splitlines()[0])
     add_arguments(parser)
