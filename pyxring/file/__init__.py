@@ -23,14 +23,18 @@ tcpdump reports them.  A damaged file delivers every good record first,
 then raises ``CaptureFileError`` naming the file, the byte offset and what
 was wrong.
 """
-from pyxring.file._filesrc import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_PACKETS, FileSource
+from pyxring.file._filesrc import (DEFAULT_BATCH_BYTES, DEFAULT_BATCH_PACKETS,
+                                   DEFAULT_BUFFER_SIZE, FileSource)
 from pyxring.file.blocks import Interface
 
 __all__ = ["open_file", "FileSource", "Interface"]
 
 
-def open_file(source, *, batch_packets=DEFAULT_BATCH_PACKETS, batch_bytes=DEFAULT_BATCH_BYTES):
+def open_file(source, *, batch_packets=DEFAULT_BATCH_PACKETS, batch_bytes=DEFAULT_BATCH_BYTES,
+              buffer_size=DEFAULT_BUFFER_SIZE):
     """Open a pcap/pcapng file as a packet source: a path, ``"-"`` for
     standard input, or a readable binary file object.  Batches hold up to
-    ``batch_packets`` records or about ``batch_bytes`` bytes."""
-    return FileSource(source, batch_packets=batch_packets, batch_bytes=batch_bytes)
+    ``batch_packets`` records or about ``batch_bytes`` bytes; streams (not
+    regular files) are read ``buffer_size`` bytes at a time."""
+    return FileSource(source, batch_packets=batch_packets, batch_bytes=batch_bytes,
+                      buffer_size=buffer_size)

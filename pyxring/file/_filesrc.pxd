@@ -95,6 +95,7 @@ cdef class FileSource(Source):
     cdef Py_ssize_t batch_packets
     cdef size_t batch_bytes
     cdef size_t fill_bytes              # record bytes in the batch being filled
+    cdef size_t buffer_size             # streams: bytes read at a time (at least)
 
     # the error at pos, found by the walk
     cdef int err_code

@@ -30,6 +30,7 @@ from pyxring.includes.posix_io cimport (
     errno, EINTR, close, mmap, munmap, MAP_FAILED, MAP_PRIVATE, PROT_READ, poll, pollfd, POLLIN)
 from pyxring.includes.file_io cimport read, madvise, MADV_SEQUENTIAL
 
+import io
 import os
 import stat
 import sys
@@ -51,11 +52,11 @@ cdef enum:
     BT_EPB = 6
     BT_SHB = 0x0A0D0D0A
     BYTE_ORDER_MAGIC = 0x1A2B3C4D
-    CHUNK_SIZE = 4 << 20
     PCAPNG_MIN_SHB = 28
 
 DEFAULT_BATCH_PACKETS = 4096
 DEFAULT_BATCH_BYTES = 4 << 20
+DEFAULT_BUFFER_SIZE = 4 << 20
 
 
 cdef inline uint32_t pad4(uint32_t n) noexcept nogil:
@@ -106,11 +107,13 @@ cdef class FileSource(Source):
         self.max_block = blocks.INITIAL_MAX_BLOCK
 
     def __init__(self, source, *, Py_ssize_t batch_packets=DEFAULT_BATCH_PACKETS,
-                 size_t batch_bytes=DEFAULT_BATCH_BYTES):
-        if batch_packets < 1 or batch_bytes < 1:
-            raise ValueError("batch_packets and batch_bytes must be positive")
+                 size_t batch_bytes=DEFAULT_BATCH_BYTES, size_t buffer_size=DEFAULT_BUFFER_SIZE):
+        if batch_packets < 1 or batch_bytes < 1 or buffer_size < 64:
+            raise ValueError("batch_packets and batch_bytes must be positive, "
+                             "buffer_size at least 64")
         self.batch_packets = batch_packets
         self.batch_bytes = batch_bytes
+        self.buffer_size = buffer_size
         self.linktype = -1
         self.snaplen = 0
         if isinstance(source, (str, bytes, os.PathLike)):
@@ -173,12 +176,18 @@ cdef class FileSource(Source):
 
     cdef _open_fileobj(self, f, bint owns):
         self.owns_file = owns
-        try:
-            fd = f.fileno()
-            st = os.fstat(fd)
-            regular = stat.S_ISREG(st.st_mode)
-        except (AttributeError, OSError, ValueError):
-            regular = False
+        regular = False
+        # only a plain file's descriptor holds the bytes the object reads
+        # (a GzipFile's fileno() is the compressed file's)
+        plain = type(f) is io.FileIO or (type(f) is io.BufferedReader and
+                                         type(getattr(f, "raw", None)) is io.FileIO)
+        if plain:
+            try:
+                fd = f.fileno()
+                st = os.fstat(fd)
+                regular = stat.S_ISREG(st.st_mode)
+            except (OSError, ValueError):
+                pass
         if regular:
             # the object's own position counts its buffered bytes
             self._map(fd, st.st_size, f.tell())
@@ -470,9 +479,6 @@ cdef class FileSource(Source):
                     self.err_b = btype
                     stop = WALK_ERROR
                     break
-                if n >= limit or self.fill_bytes >= self.batch_bytes:
-                    stop = WALK_FULL
-                    break
                 flags_opt = 0
                 if btype == BT_SPB:
                     lid = 0
@@ -506,6 +512,9 @@ cdef class FileSource(Source):
                     self.err_a = lid
                     self.err_b = btype
                     stop = WALK_ERROR
+                    break
+                if n >= limit or self.fill_bytes >= self.batch_bytes:
+                    stop = WALK_FULL
                     break
                 ifc = &self.ifaces[self.sec_map[lid]]
                 if btype == BT_SPB and ifc.spb_caplen and caplen > ifc.spb_caplen:
@@ -659,7 +668,11 @@ cdef class FileSource(Source):
         cdef uint64_t a = self.err_a, b = self.err_b
         code = self.err_code
         if code == ERR_CAPLEN:
-            what = f"invalid packet capture length {a}, bigger than maximum of {b}"
+            # libpcap's words, so that the line reads as tcpdump's
+            if a > self.snapshot:
+                what = f"invalid packet capture length {a}, bigger than snaplen of {self.snapshot}"
+            else:
+                what = f"invalid packet capture length {a}, bigger than maximum of {b}"
         elif code == ERR_BLOCK_LEN:
             what = f"corrupt block length {a} ({blocks.block_name(b)})"
         elif code == ERR_BLOCK_BIG:
@@ -768,7 +781,7 @@ cdef class FileSource(Source):
             return 1
         if want > <size_t>self.max_block + 64:
             want = <size_t>self.max_block + 64     # the walk checks lengths before asking
-        cap = want if want > CHUNK_SIZE else CHUNK_SIZE
+        cap = want if want > self.buffer_size else self.buffer_size
         if self.fd >= 0 and timeout_ms >= 0:
             pfd.fd = self.fd
             pfd.events = POLLIN
