@@ -178,4 +178,4 @@ def test_read_bad_expression_and_count(tmp_path):
     assert code == 0 and len(out) == 3
     # a link type the expression can't be compiled for: a usage error naming it
     code, out, err = _read(corpus("mergecap_three_links.pcapng"), "vlan")
-    assert code == 2 and "(link type RAW)" in err[-1] and out
+    assert code == 2 and "(link type RAW)" in err[-1]
