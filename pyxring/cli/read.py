@@ -66,6 +66,11 @@ def run(args) -> int:
     buf = []
     try:
         with open_file(args.file) as src:
+            if not src.interfaces:
+                # tcpdump can't name a link type either
+                _print_err(f"{src.name}: no interface description block in the file "
+                           f"(at byte offset {src.bytes_read})")
+                return EXIT_ERROR
             print(header_line(args.file, src), file=sys.stderr)
             flt = None
             if expr:
