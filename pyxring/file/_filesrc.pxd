@@ -12,6 +12,8 @@ cdef extern from "pyxring/file/filetime.h" nogil:
     uint64_t fs_u64(const uint8_t *p, int swapped)
     u128 fs_units_per_sec(uint8_t tsresol)
     int fs_units_to_ns(uint64_t units, u128 per_sec, int64_t offset, uint64_t *ns)
+    const uint8_t *fs_prefetch_to(const uint8_t *start, const uint8_t *end)
+    enum: FS_PREFETCH_AHEAD
 
 cdef enum FileFormat:
     FMT_PCAP = 1

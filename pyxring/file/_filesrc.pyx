@@ -341,6 +341,8 @@ cdef class FileSource(Source):
         cdef uint16_t linktype = <uint16_t>self.ifaces[0].linktype
         cdef pkt_desc *d
         cdef Py_ssize_t n = b.count
+        cdef const uint8_t *end = self.base + avail
+        cdef const uint8_t *ahead = self.base + pos
         while True:
             if n >= limit or self.fill_bytes >= self.batch_bytes:
                 stop = WALK_FULL
@@ -349,6 +351,9 @@ cdef class FileSource(Source):
                 stop = WALK_MORE
                 break
             h = self.base + pos
+            if ahead < end:
+                ahead = fs_prefetch_to(ahead, h + FS_PREFETCH_AHEAD if
+                                       avail - pos > FS_PREFETCH_AHEAD else end)
             sec = fs_u32(h, sw)
             frac = fs_u32(h + 4, sw)
             caplen = fs_u32(h + 8, sw)
@@ -410,12 +415,17 @@ cdef class FileSource(Source):
         cdef uint64_t units, ns
         cdef pkt_desc *d
         cdef Py_ssize_t n = b.count
+        cdef const uint8_t *end = self.base + avail
+        cdef const uint8_t *ahead = self.base + pos
         while True:
             left = avail - pos
             if left < 8:
                 stop = WALK_MORE
                 break
             h = self.base + pos
+            if ahead < end:
+                ahead = fs_prefetch_to(ahead, h + FS_PREFETCH_AHEAD if
+                                       left > FS_PREFETCH_AHEAD else end)
             btype = fs_u32(h, sw)
             if btype == BT_SHB:
                 # the byte-order magic decides how to read the length
