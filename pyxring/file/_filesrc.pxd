@@ -104,6 +104,7 @@ cdef class FileSource(Source):
     cdef uint64_t err_a, err_b
     cdef object pending_error           # raised by the next fill, after the good records
 
+    cdef int set_error(self, int code, uint64_t a, uint64_t b) noexcept nogil
     cdef int walk_pcap(self, Batch b, Py_ssize_t limit) noexcept nogil
     cdef int walk_pcapng(self, Batch b, Py_ssize_t limit) noexcept nogil
     cdef int walk(self, Batch b, Py_ssize_t limit) except -1

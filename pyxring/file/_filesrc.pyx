@@ -332,6 +332,12 @@ cdef class FileSource(Source):
         return 0
 
     # -- the walk ----------------------------------------------------------
+    cdef inline int set_error(self, int code, uint64_t a, uint64_t b) noexcept nogil:
+        self.err_code = code
+        self.err_a = a
+        self.err_b = b
+        return WALK_ERROR
+
     cdef int walk_pcap(self, Batch b, Py_ssize_t limit) noexcept nogil:
         cdef const uint8_t *h
         cdef size_t pos = self.pos, avail = self.avail, hl = self.rec_hdr_len
@@ -363,10 +369,7 @@ cdef class FileSource(Source):
                 caplen = wirelen
                 wirelen = t
             if caplen > self.max_caplen:
-                self.err_code = ERR_CAPLEN
-                self.err_a = caplen
-                self.err_b = self.max_caplen
-                stop = WALK_ERROR
+                stop = self.set_error(ERR_CAPLEN, caplen, self.max_caplen)
                 break
             if avail - pos - hl < caplen:
                 stop = WALK_MORE
@@ -438,56 +441,37 @@ cdef class FileSource(Source):
                 elif fs_u32(h + 8, 1) == BYTE_ORDER_MAGIC:
                     sw2 = 1
                 else:
-                    self.err_code = ERR_BOM
-                    self.err_a = bom
-                    stop = WALK_ERROR
+                    stop = self.set_error(ERR_BOM, bom, 0)
                     break
                 total = fs_u32(h + 4, sw2)
                 if total < PCAPNG_MIN_SHB or total & 3 or total > self.max_block:
-                    self.err_code = ERR_SHB_LEN
-                    self.err_a = total
-                    stop = WALK_ERROR
+                    stop = self.set_error(ERR_SHB_LEN, total, 0)
                     break
                 if left < total:
                     stop = WALK_MORE
                     break
                 if fs_u32(h + total - 4, sw2) != total:
-                    self.err_code = ERR_TRAILER
-                    self.err_a = total
-                    self.err_b = fs_u32(h + total - 4, sw2)
-                    stop = WALK_ERROR
+                    stop = self.set_error(ERR_TRAILER, total, fs_u32(h + total - 4, sw2))
                     break
                 stop = WALK_META
                 break
             total = fs_u32(h + 4, sw)
             if total < 12 or total & 3:
-                self.err_code = ERR_BLOCK_LEN
-                self.err_a = total
-                self.err_b = btype
-                stop = WALK_ERROR
+                stop = self.set_error(ERR_BLOCK_LEN, total, btype)
                 break
             if total > self.max_block:
-                self.err_code = ERR_BLOCK_BIG
-                self.err_a = total
-                self.err_b = self.max_block
-                stop = WALK_ERROR
+                stop = self.set_error(ERR_BLOCK_BIG, total, self.max_block)
                 break
             if left < total:
                 stop = WALK_MORE
                 break
             if fs_u32(h + total - 4, sw) != total:
-                self.err_code = ERR_TRAILER
-                self.err_a = total
-                self.err_b = fs_u32(h + total - 4, sw)
-                stop = WALK_ERROR
+                stop = self.set_error(ERR_TRAILER, total, fs_u32(h + total - 4, sw))
                 break
             blen = total - 12
             if btype == BT_EPB or btype == BT_PB or btype == BT_SPB:
                 if blen < (4 if btype == BT_SPB else 20):
-                    self.err_code = ERR_SHORT
-                    self.err_a = total
-                    self.err_b = btype
-                    stop = WALK_ERROR
+                    stop = self.set_error(ERR_SHORT, total, btype)
                     break
                 flags_opt = 0
                 if btype == BT_SPB:
@@ -501,10 +485,7 @@ cdef class FileSource(Source):
                     caplen = fs_u32(h + 20, sw)
                     wirelen = fs_u32(h + 24, sw)
                     if caplen > blen - 20:
-                        self.err_code = ERR_BLOCK_CAPLEN
-                        self.err_a = caplen
-                        self.err_b = btype
-                        stop = WALK_ERROR
+                        stop = self.set_error(ERR_BLOCK_CAPLEN, caplen, btype)
                         break
                     # epb_flags / pack_flags (option 2); a broken option list
                     # ends the search, as it does not make the packet unreadable
@@ -518,10 +499,7 @@ cdef class FileSource(Source):
                             flags_opt = fs_u32(h + o + 4, sw)
                         o += 4 + pad4(olen)
                 if lid >= self.n_sec:
-                    self.err_code = ERR_IFACE
-                    self.err_a = lid
-                    self.err_b = btype
-                    stop = WALK_ERROR
+                    stop = self.set_error(ERR_IFACE, lid, btype)
                     break
                 if n >= limit or self.fill_bytes >= self.batch_bytes:
                     stop = WALK_FULL
