@@ -179,3 +179,19 @@ def test_read_bad_expression_and_count(tmp_path):
     # a link type the expression can't be compiled for: a usage error naming it
     code, out, err = _read(corpus("mergecap_three_links.pcapng"), "vlan")
     assert code == 2 and "(link type RAW)" in err[-1]
+
+
+def test_read_prints_extreme_times_without_failing():
+    """if_tsresol 0, 1 and 0x80 and if_tsoffset +-2**62 (issue 20): every packet is
+    printed (the times clamped, see Packet.ts_parts for the exact ones), exit 0,
+    as tcpdump prints them all (with [Error converting time] where it can't)."""
+    seeds = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz", "seeds")
+    for name in sorted(os.listdir(seeds)):
+        if not name.startswith("ng_ts_"):
+            continue
+        path = os.path.join(seeds, name)
+        code, out, err = _read(path)
+        tcode, theirs, _ = cf.tcpdump_run(path, "-nn")
+        assert code == 0 and len(err) == 1, err
+        if tcode == 0:
+            assert len(out) == len(_lines(theirs)) == 2

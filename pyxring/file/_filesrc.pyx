@@ -839,8 +839,11 @@ cdef class FileSource(Source):
         return f"the capture file {self.name}"
 
     def stats(self):
-        """``packets`` handed out so far and ``bytes_read`` of the file."""
-        return {"packets": self.delivered, "bytes_read": self.bytes_read}
+        """The statistics shape of every source (``received``: packets
+        delivered so far, ``dropped``: 0, a file loses nothing), with
+        ``packets`` (the same) and ``bytes_read`` of the file."""
+        return {"received": self.delivered, "dropped": 0, "packets": self.delivered,
+                "bytes_read": self.bytes_read}
 
     def fileno(self):
         if self.fd >= 0:

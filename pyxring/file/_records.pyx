@@ -13,6 +13,7 @@ from pyxring.file._filesrc cimport FileSource
 
 @cython.freelist(256)
 @cython.final
+@cython.no_gc          # holds bytes and a tuple of ints: no cycle can go through it
 cdef class Record:
     """One packet read from a file: ``data`` (bytes), ``ts_ns``, ``caplen``,
     ``wirelen``, ``interface_id``, ``linktype``, ``flags`` (pcapng
