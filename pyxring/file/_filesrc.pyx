@@ -54,6 +54,20 @@ cdef enum:
     BYTE_ORDER_MAGIC = 0x1A2B3C4D
     PCAPNG_MIN_SHB = 28
 
+# what the walk found (err_a, err_b: the numbers; libpcap's words where
+# tcpdump prints them)
+_WALK_ERRORS = {
+    ERR_CAPLEN: "invalid packet capture length {a}, bigger than snaplen of {snapshot}",
+    ERR_BLOCK_LEN: "corrupt block length {a} ({block})",
+    ERR_BLOCK_BIG: "block length {a} larger than the maximum of {b}",
+    ERR_TRAILER: "block lengths disagree: header says {a}, trailer {b}",
+    ERR_SHORT: "{block} too short ({a} bytes)",
+    ERR_BLOCK_CAPLEN: "{block}: caplen {a} exceeds the block",
+    ERR_IFACE: "{block} refers to undefined interface {a}",
+    ERR_BOM: "bad pcapng byte-order magic {a:#010x} in section header",
+    ERR_SHB_LEN: "corrupt section header length {a}",
+}
+
 DEFAULT_BATCH_PACKETS = 4096
 DEFAULT_BATCH_BYTES = 4 << 20
 DEFAULT_BUFFER_SIZE = 4 << 20
@@ -654,29 +668,12 @@ cdef class FileSource(Source):
     # -- errors ----------------------------------------------------------------
     cdef object _walk_error(self):
         cdef uint64_t a = self.err_a, b = self.err_b
-        code = self.err_code
-        if code == ERR_CAPLEN:
-            # libpcap's words, so that the line reads as tcpdump's
-            if a > self.snapshot:
-                what = f"invalid packet capture length {a}, bigger than snaplen of {self.snapshot}"
-            else:
-                what = f"invalid packet capture length {a}, bigger than maximum of {b}"
-        elif code == ERR_BLOCK_LEN:
-            what = f"corrupt block length {a} ({blocks.block_name(b)})"
-        elif code == ERR_BLOCK_BIG:
-            what = f"block length {a} larger than the maximum of {b}"
-        elif code == ERR_TRAILER:
-            what = f"block lengths disagree: header says {a}, trailer {b}"
-        elif code == ERR_SHORT:
-            what = f"{blocks.block_name(b)} too short ({a} bytes)"
-        elif code == ERR_BLOCK_CAPLEN:
-            what = f"{blocks.block_name(b)}: caplen {a} exceeds the block"
-        elif code == ERR_IFACE:
-            what = f"{blocks.block_name(b)} refers to undefined interface {a}"
-        elif code == ERR_BOM:
-            what = f"bad pcapng byte-order magic {a:#010x} in section header"
+        if self.err_code == ERR_CAPLEN and a <= self.snapshot:
+            what = f"invalid packet capture length {a}, bigger than maximum of {b}"
         else:
-            what = f"corrupt section header length {a}"
+            what = _WALK_ERRORS[self.err_code].format(
+                a=a, b=b, snapshot=self.snapshot,
+                block=blocks.block_name(b) if b <= 0xFFFFFFFF else "")
         return fail(self.name, self.base_off + self.pos, what)
 
     cdef object _truncation_error(self):
