@@ -31,6 +31,36 @@ def backend_module(name):
         raise BackendUnavailable(f"backend {name} is not available: {exc}") from None
 
 
+def check_size(what, value, low, high, pow2=False):
+    """``value`` as an int in [low, high] (and a power of two if ``pow2``),
+    else a ConfigError naming ``what``.  Checked on the Python int, so -1 or
+    2**64 get this message rather than a C conversion's OverflowError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{what} must be a whole number, not {value!r}")
+    if not low <= value <= high or (pow2 and value & (value - 1)):
+        kind = "a power of two" if pow2 else "a number"
+        raise ConfigError(f"{what} {value} must be {kind} between {low} and {high}")
+    return value
+
+
+def size_option(what, low, high, pow2=False):
+    """An argparse ``type`` for a size option: a usage error (exit 2) for a
+    value out of range, before anything is opened."""
+    import argparse
+
+    def parse(text):
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}") from None
+        try:
+            return check_size(what, value, low, high, pow2)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = what
+    return parse
+
+
 def available_backends():
     out = []
     for name in BACKENDS:
@@ -96,6 +126,8 @@ def open_capture(iface, *, filter=None, snaplen=262144, promisc=True, direction=
     mod = backend_module(chosen)
     kwargs = dict(snaplen=snaplen, promisc=promisc, direction=direction, filter=filter or None)
     if backend == "auto" and chosen != "tpacket":
+        if hasattr(mod, "resolve_options"):
+            mod.resolve_options(opts)     # the caller's own bad values: no fallback cures them
         try:
             return mod.open(iface, **kwargs, **opts)
         except Exception as exc:
@@ -105,9 +137,12 @@ def open_capture(iface, *, filter=None, snaplen=262144, promisc=True, direction=
             if not isinstance(exc, PyxringError) and type(exc).__name__ != "FilterUnsupported":
                 raise
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            (notice or _stderr_notice)(f"pyxring: {chosen} backend unavailable ({first}); using tpacket")
-            mod = backend_module("tpacket")
-            opts = {k: v for k, v in opts.items() if k in _tpacket_opts()}
+        # The notice comes only once the fallback works: if tpacket fails
+        # too (no privilege, ...), its error is the one line the user sees.
+        src = backend_module("tpacket").open(
+            iface, **kwargs, **{k: v for k, v in opts.items() if k in _tpacket_opts()})
+        (notice or _stderr_notice)(f"pyxring: {chosen} backend unavailable ({first}); using tpacket")
+        return src
     return mod.open(iface, **kwargs, **opts)
 
 

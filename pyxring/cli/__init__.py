@@ -14,6 +14,7 @@ import enum
 import importlib
 import os
 import sys
+import warnings
 
 from pyxring import __version__
 from pyxring.cli import capture, read
@@ -106,6 +107,18 @@ def main(argv=None):
     """Run the CLI; returns the exit status."""
     if argv is None:
         argv = sys.argv[1:]
+    with warnings.catch_warnings():
+        # a warning (XdpWarning, ...) is one plain line, not Python's
+        # "file:line: Category: text" followed by a source line
+        warnings.showwarning = _one_line_warning
+        return _main(argv)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"pyxring: warning: {str(message).splitlines()[0]}", file=sys.stderr)
+
+
+def _main(argv):
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)

@@ -28,13 +28,18 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
 
 
 def add_cli_options(group):
-    group.add_argument("--block-size", type=int, metavar="BYTES",
+    import os
+    from pyxring.backends import size_option
+    page = os.sysconf("SC_PAGESIZE")
+    group.add_argument("--block-size", type=size_option("block size", page, 1 << 30, pow2=True),
+                       metavar="BYTES",
                        help=f"TPACKET_V3 block size (default {DEFAULTS['block_size']})")
-    group.add_argument("--block-count", type=int, metavar="N",
+    group.add_argument("--block-count", type=size_option("block count", 1, 65536), metavar="N",
                        help=f"TPACKET_V3 blocks in the ring (default {DEFAULTS['block_count']})")
-    group.add_argument("--frame-size", type=int, metavar="BYTES",
+    group.add_argument("--frame-size", type=size_option("frame size", 128, 1 << 30), metavar="BYTES",
                        help=f"TPACKET_V3 frame size hint (default {DEFAULTS['frame_size']})")
-    group.add_argument("--block-timeout", type=int, metavar="MS", dest="block_timeout_ms",
+    group.add_argument("--block-timeout", type=size_option("block timeout (ms)", 1, 60000),
+                       metavar="MS", dest="block_timeout_ms",
                        help=f"retire a partly filled block after MS ms (default {DEFAULTS['block_timeout_ms']})")
 
 

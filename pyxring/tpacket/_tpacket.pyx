@@ -149,10 +149,11 @@ cdef class TPacketSource(Source):
         self.fd = -1
         self.ring = NULL
 
-    def __init__(self, str iface, *, unsigned int snaplen=262144, bint promisc=True,
-                 str direction="inout", list bpf=None, unsigned int block_size=1 << 20,
-                 unsigned int block_count=64, unsigned int frame_size=2048,
-                 unsigned int block_timeout_ms=100, bint rxhash=False):
+    def __init__(self, str iface, *, snaplen=262144, bint promisc=True,
+                 str direction="inout", list bpf=None, block_size=1 << 20,
+                 block_count=64, frame_size=2048, block_timeout_ms=100, bint rxhash=False):
+        # checked as Python ints first: a bad value is a ConfigError naming
+        # it, never an OverflowError from the C conversion
         validate_ring(block_size, block_count, frame_size, block_timeout_ms, snaplen)
         if direction not in ("in", "out", "inout"):
             raise ConfigError(f"direction must be in, out or inout, not {direction!r}")
@@ -344,12 +345,17 @@ cdef class TPacketSource(Source):
             close(self.fd)
 
 
-def validate_ring(unsigned long block_size, unsigned long block_count, unsigned long frame_size,
-                  unsigned long block_timeout_ms, unsigned long snaplen):
+def validate_ring(block_size, block_count, frame_size, block_timeout_ms, snaplen):
     """Check ring parameters the way the kernel will, with messages that name
-    the parameter."""
+    the parameter.  Any Python int is accepted here (negative, or beyond 64
+    bits), so a bad value always gets its own message."""
     cdef long page = sysconf(_SC_PAGESIZE)
-    if block_size < <unsigned long>page or block_size % page or block_size & (block_size - 1):
+    for what, v in (("block size", block_size), ("block count", block_count),
+                    ("frame size", frame_size), ("block timeout", block_timeout_ms),
+                    ("snaplen", snaplen)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(f"{what} must be a whole number, not {v!r}")
+    if block_size < page or block_size % page or block_size & (block_size - 1):
         raise ConfigError(f"block size {block_size} must be a power of two and at least "
                           f"the page size ({page})")
     if block_size > (1 << 30):

@@ -170,6 +170,23 @@ def _variants(mode, xdp_prog, frags):
     return out
 
 
+def resolve_options(opts):
+    """The options ``open`` will use: the defaults, what the caller set, and
+    the values derived from those; a bad or unknown option is a ConfigError
+    raised before any system call."""
+    given = {k: v for k, v in opts.items() if v is not None}
+    p = dict(DEFAULTS)
+    p.update(given)
+    unknown = set(p) - set(DEFAULTS) - {"need_wakeup"}
+    if unknown:
+        raise ConfigError(f"xdp: unknown option(s) {', '.join(sorted(unknown))}")
+    check_sizes(p)
+    if "batch_size" not in given:
+        # derived, not set: it follows the RX ring the caller chose
+        p["batch_size"] = min(DEFAULTS["batch_size"], p["rx_ring_size"])
+    return p
+
+
 def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None, **opts):
     """Open an AF_XDP capture on ``iface``.
 
@@ -186,11 +203,7 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
     process however it ends.
     """
     from pyxring.xdp._xsk import XskSource
-    p = dict(DEFAULTS)
-    p.update({k: v for k, v in opts.items() if v is not None})
-    unknown = set(p) - set(DEFAULTS) - {"need_wakeup"}
-    if unknown:
-        raise ConfigError(f"xdp: unknown option(s) {', '.join(sorted(unknown))}")
+    p = resolve_options(opts)
     if direction == "out":
         raise ConfigError("xdp: AF_XDP captures received frames only (direction 'out' needs --backend tpacket)")
     if p["xdp_mode"] not in ("auto", "native", "generic"):
@@ -248,6 +261,31 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
         if restore is not None:
             restore()
         raise
+
+
+# (option, name in messages, smallest, largest, power of two)
+_SIZES = (("frame_size", "UMEM frame size", 2048, 4096, True),
+          ("frame_count", "UMEM frame count", 1, 1 << 24, True),
+          ("rx_ring_size", "RX ring size", 1, 1 << 24, True),
+          ("headroom", "UMEM headroom", 0, 4096, False),
+          ("batch_size", "batch size", 1, 1 << 24, False),
+          ("tx_frames", "TX frame count", 0, 1 << 24, False))
+
+
+def check_sizes(p):
+    """Each size option as a Python int in its range, before anything is
+    converted to C: a bad value is a ConfigError naming it."""
+    from pyxring.backends import check_size
+    for key, what, low, high, pow2 in _SIZES:
+        check_size(what, p[key], low, high, pow2)
+
+
+def _size_type(key):
+    from pyxring.backends import size_option
+    for k, what, low, high, pow2 in _SIZES:
+        if k == key:
+            return size_option(what, low, high, pow2)
+    raise KeyError(key)
 
 
 def _attach_object(xdp_prog, iface, ifindex, src, xdp_mode, filter, frags):
@@ -311,11 +349,11 @@ def add_cli_options(group):
                        help="RX queue to capture (default all)")
     group.add_argument("--xdp-frame-size", dest="frame_size", type=int, choices=(2048, 4096),
                        help=f"UMEM chunk size (default {DEFAULTS['frame_size']})")
-    group.add_argument("--xdp-frames", dest="frame_count", type=int, metavar="N",
+    group.add_argument("--xdp-frames", dest="frame_count", type=_size_type("frame_count"), metavar="N",
                        help=f"UMEM chunks, a power of two (default {DEFAULTS['frame_count']})")
-    group.add_argument("--xdp-headroom", dest="headroom", type=int, metavar="BYTES",
+    group.add_argument("--xdp-headroom", dest="headroom", type=_size_type("headroom"), metavar="BYTES",
                        help="UMEM headroom before each frame (default 0)")
-    group.add_argument("--xdp-rx-ring", dest="rx_ring_size", type=int, metavar="N",
+    group.add_argument("--xdp-rx-ring", dest="rx_ring_size", type=_size_type("rx_ring_size"), metavar="N",
                        help=f"RX ring entries, a power of two (default {DEFAULTS['rx_ring_size']})")
     group.add_argument("--xdp-prog", metavar="FILE",
                        help="your own XDP program with an xsks_map: FILE.o (clang -target bpf, "
