@@ -282,7 +282,7 @@ cdef class TPacketSource(Source):
         if err == 0:
             return None
         if err == ENETDOWN:
-            return link_lost(self.name, self.ifindex)
+            return link_lost(self.name, self.ifindex, self.fd)
         return f"capture on {self.name}: {_os.strerror(err)}"
 
     cdef int release_batch(self, Batch batch) except -1:
