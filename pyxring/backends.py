@@ -75,6 +75,8 @@ def available_backends():
 def check_interface(iface):
     """Raise InterfaceError unless ``iface`` exists and is up (in the
     caller's network namespace)."""
+    if iface == "any":
+        return          # libpcap's pseudo-device: every interface, always there
     if not iface or len(iface) >= 16 or "/" in iface:
         raise InterfaceError(f"invalid interface name {iface!r}")
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -96,6 +98,11 @@ def resolve_backend(iface, backend, direction):
         if backend not in ("auto", DEVICE_BACKENDS[iface]):
             raise ConfigError(f"{iface} is a device: use --backend {DEVICE_BACKENDS[iface]}")
         return DEVICE_BACKENDS[iface]
+    if iface == "any":
+        if backend not in ("auto", "tpacket"):
+            raise ConfigError(f"-i any captures with the tpacket backend only (AF_XDP binds "
+                              f"the queues of one interface): use --backend tpacket or auto")
+        return "tpacket"
     if backend != "auto":
         return backend
     # AF_XDP sees only received frames and takes them away from the host's
@@ -106,13 +113,15 @@ def resolve_backend(iface, backend, direction):
 
 
 def open_capture(iface, *, filter=None, snaplen=262144, promisc=True, direction="inout",
-                 backend="auto", notice=None, **opts):
-    """Open a capture on ``iface`` (an interface name, or ``"myring"``).
+                 backend="auto", notice=None, fallback_opts=None, **opts):
+    """Open a capture on ``iface`` (an interface name, ``"any"``, or
+    ``"myring"``).
 
     ``filter`` is a tcpdump expression, run in the kernel.  ``backend`` is
     ``"auto"``, ``"tpacket"``, ``"xdp"`` or ``"myring"``; ``opts`` are the
     backend's own options (ring sizes, XDP mode, ...).  ``notice`` is called
-    with a one-line message when ``auto`` falls back to another backend.
+    with a one-line message when ``auto`` falls back to another backend,
+    which then gets ``fallback_opts`` (default: the tpacket ones of ``opts``).
     """
     if direction not in ("in", "out", "inout"):
         raise ConfigError(f"direction must be in, out or inout, not {direction!r}")
@@ -139,8 +148,9 @@ def open_capture(iface, *, filter=None, snaplen=262144, promisc=True, direction=
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
         # The notice comes only once the fallback works: if tpacket fails
         # too (no privilege, ...), its error is the one line the user sees.
-        src = backend_module("tpacket").open(
-            iface, **kwargs, **{k: v for k, v in opts.items() if k in _tpacket_opts()})
+        if fallback_opts is None:
+            fallback_opts = {k: v for k, v in opts.items() if k in _tpacket_opts()}
+        src = backend_module("tpacket").open(iface, **kwargs, **fallback_opts)
         (notice or _stderr_notice)(f"pyxring: {chosen} backend unavailable ({first}); using tpacket")
         return src
     return mod.open(iface, **kwargs, **opts)
