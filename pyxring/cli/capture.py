@@ -199,7 +199,8 @@ def _backend_options(chosen, iface, plan, args):
         if plan.linktype not in (None, 1):
             raise ConfigError(f"-y {args.linktype_name}: the xdp backend captures Ethernet frames; "
                               f"use --backend tpacket")
-        return dict(plan.xdp), tp
+        from pyxring.cli import capture_options
+        return capture_options.xdp_options(args), tp
     try:
         mod = backends.backend_module(chosen)
     except BackendUnavailable:

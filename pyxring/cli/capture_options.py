@@ -96,7 +96,6 @@ class Plan:
         self.linktype = None            # LINKTYPE_ value asked with -y
         self.tstamp_type = None
         self.tpacket = {}               # options for the tpacket backend
-        self.xdp = {}                   # options for the xdp backend
 
 
 def resolve(args, *, tcpdump_mode=False):
@@ -220,10 +219,11 @@ def _rings(args, plan):
             raise ConfigError(f"--immediate-mode contradicts --block-timeout {tp['block_timeout_ms']}")
         tp["block_timeout_ms"] = 1
     plan.tpacket = {k: v for k, v in tp.items() if v is not None}
-    plan.xdp = _xdp_options(args)
 
 
-def _xdp_options(args):
+def xdp_options(args):
+    """The xdp backend's options from what the user set (-B sizes the UMEM;
+    --immediate-mode polls), for an interface that captures with AF_XDP."""
     try:
         from pyxring import xdp
     except ImportError:
