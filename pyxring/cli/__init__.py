@@ -17,7 +17,7 @@ import sys
 import warnings
 
 from pyxring import __version__
-from pyxring.cli import capture, capture_options, read
+from pyxring.cli import capture, capture_options, doctor, read
 from pyxring.errors import ConfigError, PermissionDenied, PyxringError
 
 
@@ -65,6 +65,8 @@ def build_parser():
     if replay is not None and hasattr(replay, "add_arguments"):
         rp = sub.add_parser("replay", help="send the packets of a pcap/pcapng file out of an interface")
         replay.add_arguments(rp)
+    doc = sub.add_parser("doctor", help="what this machine supports for capturing, and why not")
+    doctor.add_arguments(doc)
     d = sub.add_parser("demo", help="capture a known traffic mix in throwaway namespaces")
     d.add_argument("-w", dest="write", default="demo.pcapng", metavar="FILE",
                    help="where to write the demo capture (default demo.pcapng)")
@@ -167,6 +169,8 @@ def _main(argv):
             return run_demo(args)
         if args.command == "read":
             return read.run(args)
+        if args.command == "doctor":
+            return doctor.run(args)
         if args.command == "replay":
             return importlib.import_module("pyxring.replay").run(args)
         raise UsageError(f"pyxring: unknown command {args.command!r}")
