@@ -351,3 +351,22 @@ def test_packet_buffered_file_grows_during_the_capture(lab, tmp_path):
         stop.set()
         sender.join()
         finish(p, sig=signal.SIGINT)
+
+
+@pytest.mark.parametrize("precision,words", [("micro", "microseconds (6)"),
+                                             ("nano", "nanoseconds (9)")])
+def test_time_stamp_precision_of_the_file(lab, tmp_path, precision, words):
+    ours, theirs = tmp_path / "p.pcap", tmp_path / "t.pcap"
+    t = start(lab, tcpdump("-i", lab.if_b, "--time-stamp-precision", precision, "-c", "3",
+                           "-w", str(theirs), "udp"))
+    p = start(lab, pyxring("-i", lab.if_b, "--time-stamp-precision", precision, "-c", "3",
+                           "--format", "pcap", "-w", str(ours), "udp"))
+    lab.send_frames(lab.udp_frames(3))
+    assert finish(t)[0] == 0 and finish(p)[0] == 0
+
+    def precision_line(path):
+        info = subprocess.run([require_tool("capinfos"), str(path)], capture_output=True,
+                              timeout=60).stdout.decode()
+        return next(ln for ln in info.splitlines() if ln.startswith("File timestamp precision"))
+    assert precision_line(ours) == precision_line(theirs)
+    assert precision_line(ours).endswith(words)
