@@ -3,13 +3,12 @@ kernel counted, so "received by filter" == captured + dropped == the file's
 records; several -i are one capture with per-interface counts."""
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
 
 from conftest import require_tool
-from test_capture_tcpdump import closing_counts, finish, pyxring, start
+from test_capture_tcpdump import closing_counts, finish, pyxring, start, steady_traffic
 
 
 def records(path):
@@ -42,26 +41,12 @@ def test_counts_agree_with_the_file_when_stopped_mid_traffic(lab, tmp_path, how)
     out = tmp_path / "m.pcapng"
     extra = ["--duration", "1"] if how == "duration" else []
     p = start(lab, pyxring("-i", lab.if_b, "-w", str(out), *extra, "udp"))
-    stop = threading.Event()
-    frames = lab.udp_frames(20)
-
-    def traffic():
-        for _ in range(500):            # bounded: 10000 frames at most
-            if stop.is_set():
-                return
-            lab.send_frames(frames)
-            time.sleep(0.002)
-    sender = threading.Thread(target=traffic)
-    sender.start()
-    try:
+    with steady_traffic(lab, lab.udp_frames(20), 500, 0.002):     # 10000 frames at most
         if how == "duration":
             pc, _, err = finish(p)
         else:
             time.sleep(0.5)
             pc, _, err = finish(p, sig=signal.SIGINT if how == "sigint" else signal.SIGTERM)
-    finally:
-        stop.set()
-        sender.join()
     assert pc == 0, err
     captured, received, dropped = counts(err)
     assert captured > 0

@@ -1,6 +1,7 @@
 """tcpdump's command line, judged by tcpdump: the same traffic captured by
 both in a test namespace must give the same listing, lines, counts or file
 (read back by tshark)."""
+import contextlib
 import os
 import signal
 import subprocess
@@ -46,15 +47,32 @@ def start(lab, cmd):
 
 def finish(proc, timeout=30, sig=None):
     """(status, stdout, all of stderr) once ``proc`` ends (after ``sig``)."""
+    from test_cli import finish as communicate
     if sig is not None:
         proc.send_signal(sig)
+    code, out, err = communicate(proc, timeout=timeout)
+    return code, out.decode(), proc.head.decode() + err
+
+
+@contextlib.contextmanager
+def steady_traffic(lab, frames, rounds, gap):
+    """Send ``frames`` every ``gap`` seconds (``rounds`` times at most) from
+    a thread while the body runs; yields the thread (alive = still sending)."""
+    stop = threading.Event()
+
+    def traffic():
+        for _ in range(rounds):
+            if stop.is_set():
+                return
+            lab.send_frames(frames)
+            time.sleep(gap)
+    sender = threading.Thread(target=traffic)
+    sender.start()
     try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        raise
-    return proc.returncode, out.decode(), (proc.head + err).decode()
+        yield sender
+    finally:
+        stop.set()
+        sender.join()
 
 
 def tcpdump(*args):
@@ -330,26 +348,14 @@ def test_packet_buffered_file_grows_during_the_capture(lab, tmp_path):
     # holds the packets already captured
     out = tmp_path / "u.pcapng"
     p = start(lab, pyxring("-U", "-i", lab.if_b, "--block-timeout", "1", "-w", str(out), "udp"))
-    stop = threading.Event()
-
-    def traffic():
-        frames = lab.udp_frames(1)
-        for _ in range(3000):
-            if stop.is_set():
-                return
-            lab.send_frames(frames)
-            time.sleep(0.005)
-    sender = threading.Thread(target=traffic)
-    sender.start()
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and out.stat().st_size < 64 * 100:
-            time.sleep(0.1)
-        assert sender.is_alive(), "the traffic ended before the file grew"
-        assert out.stat().st_size >= 64 * 100
+        with steady_traffic(lab, lab.udp_frames(1), 3000, 0.005) as sender:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and out.stat().st_size < 64 * 100:
+                time.sleep(0.1)
+            assert sender.is_alive(), "the traffic ended before the file grew"
+            assert out.stat().st_size >= 64 * 100
     finally:
-        stop.set()
-        sender.join()
         finish(p, sig=signal.SIGINT)
 
 
