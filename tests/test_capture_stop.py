@@ -103,3 +103,24 @@ def test_several_interfaces_need_pcapng(lab, tmp_path):
                           str(tmp_path / "x.pcap")), check=False)
     assert r.returncode == 2
     assert "--format pcap can't tell interfaces apart" in r.stderr.decode()
+
+
+@pytest.mark.parametrize("backend", ["tpacket", "xdp"])
+def test_an_interface_lost_among_several_ends_the_capture(lab, tmp_path, backend):
+    from test_cli import frame_lengths
+    out = tmp_path / "lost.pcapng"
+    args = ["-i", lab.if_b, "-i", "lo", "--backend", backend, "udp"]
+    if _writer_has_interfaces():
+        args += ["-w", str(out)]
+    p = start(lab, pyxring(*args))
+    lab.send_frames(lab.udp_frames(30))
+    time.sleep(0.5)
+    lab.run_b(["ip", "link", "del", lab.if_b])
+    pc, pout, err = finish(p, timeout=20)
+    assert pc == 1, err
+    assert err.splitlines()[-1] == f"pyxring: capture on {lab.if_b}: the interface disappeared"
+    assert counts(err)[0] == 30
+    if _writer_has_interfaces():
+        assert frame_lengths(out) == ["64"] * 30
+    else:
+        assert len(pout.splitlines()) == 30

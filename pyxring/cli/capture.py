@@ -342,8 +342,16 @@ class _Waiter:
             batch = tap.src.batch(0)
             ready = ready or len(batch) > 0
             yield tap, batch
-        if not ready:
-            self.poll.poll(timeout_ms)
+        if ready:
+            return
+        events = self.poll.poll(timeout_ms)
+        troubled = {fd for fd, ev in events if ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL)}
+        for tap in self.taps:
+            if not events or tap.src.fileno() in troubled:
+                # A source notices a lost interface in its own wait (not in
+                # a batch that doesn't wait): give it a short one when idle
+                # or when its descriptor reports an error.
+                yield tap, tap.src.batch(1)
 
     def close(self):
         self.poll = None
