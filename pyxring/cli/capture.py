@@ -130,7 +130,7 @@ def run(args, *, ready=None, tcpdump_mode=False):
             writer.close()
         raise
     try:
-        if not args.quiet or to_stdout:
+        if not getattr(args, "quiet", False) or to_stdout:
             for t in taps:
                 sys.stderr.write(f"pyxring: listening on {t.iface} ({_backend_name(t.src)} backend), "
                                  f"link-type {_linktype_text(t.src.linktype)}, snapshot length "
@@ -235,7 +235,7 @@ def _printer(args):
 
 
 def _capture_loop(taps, writer, summary, args, to_stdout):
-    status = _StatusLine(writer is not None and not to_stdout and not args.quiet)
+    status = _StatusLine(writer is not None and not to_stdout and not getattr(args, "quiet", False))
     remaining = args.count or -1
     deadline = time.monotonic() + args.duration if args.duration else None
 
