@@ -247,12 +247,14 @@ cdef class TPacketSource(Source):
     cdef str failure                   # why the socket stopped (interface down or gone)
     cdef bint failure_waited           # the last wait after it is done
     cdef readonly bint stopping        # stop_receiving() was called: draining
+    cdef uint64_t expected_seq         # seq_num the kernel gives the next block it opens
     cdef bpf_program userland          # filter run here when the kernel can't (cooked mode)
     cdef bytes userland_code
 
     def __cinit__(self, *args, **kwargs):
         self.fd = -1
         self.ring = NULL
+        self.expected_seq = 1            # the kernel numbers blocks from 1 (init_prb_bdqc)
 
     def __init__(self, str iface, *, snaplen=262144, bint promisc=True,
                  str direction="inout", list bpf=None, block_size=1 << 20,
@@ -420,9 +422,12 @@ cdef class TPacketSource(Source):
         # Acquire: pairs with the kernel's smp_wmb()+status store in
         # prb_close_block(), so the packets are visible once we see USER.
         while not (load_acquire_u32(&bd.hdr.bh1.block_status) & TP_STATUS_USER):
-            if self.stopping and load_acquire_u32(&bd.hdr.bh1.num_pkts) == 0:
-                # nothing enters the ring any more (stop_receiving) and the
-                # block the kernel would fill next is empty: all is read
+            if self.stopping and (bd.hdr.bh1.seq_num != self.expected_seq or
+                                  load_acquire_u32(&bd.hdr.bh1.num_pkts) == 0):
+                # Nothing enters the ring any more (stop_receiving), and the
+                # block the kernel would fill next is empty, or not even
+                # opened since we gave it back (its header is from the last
+                # lap: a ring that was full): all is read.
                 return 0
             if timeout_ms == 0:
                 return 0
@@ -460,6 +465,7 @@ cdef class TPacketSource(Source):
                 return 0
         with nogil:
             n = walk_block(block, self.block_size, batch, &self.wp)
+        self.expected_seq = bd.hdr.bh1.seq_num + 1
         batch.cookie = self.next_block
         batch.cookie2 = 1
         self.next_block = (self.next_block + 1) % self.block_count
