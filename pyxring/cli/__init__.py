@@ -49,7 +49,9 @@ def _subcommand_module(name):
 def build_parser():
     from pyxring import backends
     p = ArgumentParser(prog="pyxring", description="Fast packet capture for Python "
-                       "(AF_XDP, TPACKET_V3, myring).")
+                       "(AF_XDP, TPACKET_V3, myring).",
+                       epilog="Without a command, the line is tcpdump's: `pyxring -i eth0 -w x.pcap "
+                              "udp` captures, `pyxring -r x.pcap` reads, `pyxring -D` lists.")
     p.add_argument("--version", action="version", version=f"pyxring {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
 
