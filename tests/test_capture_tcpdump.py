@@ -118,13 +118,14 @@ def test_any_writes_what_tcpdump_writes(lab, tmp_path):
     tc, _, terr = finish(t)
     pc, _, perr = finish(p)
     assert tc == 0 and pc == 0, (terr, perr)
-    assert closing_counts(perr) == closing_counts(terr)
+    assert closing_counts(perr) == closing_counts(terr), (perr, terr)
     assert "link-type LINUX_SLL2 (Linux cooked v2)" in perr
     # same link type and snapshot length; every frame the same, byte for byte
     assert file_info(ours) == file_info(theirs)
     assert "Linux cooked-mode capture v2" in file_info(ours)[0]
-    dump = hex_frames(ours)
-    assert dump == hex_frames(theirs) and dump.count("\n\n") >= 7
+    dump, theirs_dump = hex_frames(ours), hex_frames(theirs)
+    assert dump == theirs_dump, f"ours:\n{dump}\ntcpdump's:\n{theirs_dump}"
+    assert dump.count("\n\n") >= 7
 
 
 def test_any_with_linux_sll_and_a_filter_on_direction(lab, tmp_path):
