@@ -97,14 +97,6 @@ def datalink_name_to_val(str name):
     return pcap_datalink_name_to_val(name.encode())
 
 
-def datalink_name(int dlt):
-    return _text(pcap_datalink_val_to_name(dlt))
-
-
-def datalink_description(int dlt):
-    return _text(pcap_datalink_val_to_description(dlt))
-
-
 def tstamp_type_name_to_val(str name):
     """PCAP_TSTAMP_* value of a name like host or adapter_unsynced, or -1."""
     return pcap_tstamp_type_name_to_val(name.encode())

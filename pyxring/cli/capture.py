@@ -210,10 +210,9 @@ def _backend_options(chosen, iface, plan, args):
 
 
 def _linktype_text(linktype):
-    from pyxring import _pcapdev
-    dlt = 12 if linktype == 101 else linktype
-    name = _pcapdev.datalink_name(dlt)
-    return f"{name} ({_pcapdev.datalink_description(dlt)})" if name else str(linktype)
+    from pyxring._libpcap import datalink_name
+    name, desc = datalink_name(linktype)
+    return f"{name} ({desc})" if name else str(linktype)
 
 
 def _backend_name(src):

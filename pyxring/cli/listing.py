@@ -37,17 +37,14 @@ def datalinks(iface):
 def show_datalinks(iface, err=None):
     """tcpdump -L (on standard error, as tcpdump): libpcap's list for the
     interface; a link type pyxring can't capture with says so."""
-    from pyxring import _pcapdev
+    from pyxring._libpcap import datalink_name
     err = err or sys.stderr
     ours = capturable_linktypes(iface)
     err.write(f"Data link types for {iface} (use option -y to set):\n")
     for dlt in datalinks(iface):
-        name = _pcapdev.datalink_name(dlt)
         lt = 101 if dlt == 12 else dlt
-        if name is None:
-            line = f"  DLT {dlt}"
-        else:
-            line = f"  {name} ({_pcapdev.datalink_description(dlt)})"
+        name, desc = datalink_name(lt)
+        line = f"  DLT {dlt}" if name is None else f"  {name} ({desc})"
         if lt not in PRINTABLE:
             line += " (printing not supported)"
         if lt not in ours:

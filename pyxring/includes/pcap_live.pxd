@@ -30,8 +30,6 @@ cdef extern from "<pcap/pcap.h>" nogil:
     int pcap_list_datalinks(pcap_t *p, int **dlt_buf)
     void pcap_free_datalinks(int *dlt_list)
     int pcap_datalink_name_to_val(const char *name)
-    const char *pcap_datalink_val_to_name(int dlt)
-    const char *pcap_datalink_val_to_description(int dlt)
     int pcap_list_tstamp_types(pcap_t *p, int **tstamp_types)
     void pcap_free_tstamp_types(int *tstamp_types)
     int pcap_tstamp_type_name_to_val(const char *name)
