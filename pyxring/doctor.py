@@ -281,6 +281,7 @@ def interface_checks(iface):
     """Attach pyxring's XDP program to ``iface`` in native and in generic
     mode, and bind AF_XDP with zero-copy, each for a moment; the filter
     matches nothing, so every frame goes on to the stack meanwhile."""
+    import warnings
     from pyxring import interfaces, xdp
     from pyxring.errors import PyxringError
     out = []
@@ -301,7 +302,9 @@ def interface_checks(iface):
     for what, opts in trials:
         name = f"{iface} {what}"
         try:
-            src = _open_when_free(xdp, iface, dict(small, **opts))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")       # generic mode's VLAN warning: not news here
+                src = xdp.open(iface, **small, **opts)
         except (PyxringError, OSError) as e:
             text = _without_hint(str(e).splitlines()[0])
             if "not permitted" in text:
@@ -327,22 +330,3 @@ def _without_hint(text):
     if text.endswith(")") and k > text.rfind(":"):
         return text[:k]
     return text
-
-
-def _open_when_free(xdp, iface, opts):
-    """xdp.open; a queue the previous trial's socket held is freed by the
-    kernel shortly after the close (deferred work), so EBUSY is retried for
-    up to two seconds before it counts."""
-    import time
-    import warnings
-    from pyxring.errors import ResourceBusy
-    deadline = time.monotonic() + 2
-    while True:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return xdp.open(iface, **opts)
-        except ResourceBusy:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)

@@ -232,12 +232,13 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
     restore = _take_interface(iface, ifindex, p["xdp_replace"])
     src = None
     try:
-        src = XskSource(iface, ifindex, queues, snaplen=snaplen, frame_size=p["frame_size"],
-                        frame_count=p["frame_count"], headroom=p["headroom"],
-                        rx_ring_size=p["rx_ring_size"], tx_frames=p["tx_frames"],
-                        bind_mode=p["bind_mode"], multi_buffer=bool(frags),
-                        batch_size=p["batch_size"], need_wakeup=p.get("need_wakeup", True),
-                        wait=p["wait"])
+        src = _bind_when_free(lambda: XskSource(
+            iface, ifindex, queues, snaplen=snaplen, frame_size=p["frame_size"],
+            frame_count=p["frame_count"], headroom=p["headroom"],
+            rx_ring_size=p["rx_ring_size"], tx_frames=p["tx_frames"],
+            bind_mode=p["bind_mode"], multi_buffer=bool(frags),
+            batch_size=p["batch_size"], need_wakeup=p.get("need_wakeup", True),
+            wait=p["wait"]))
         if xdp_prog and xdp_prog.endswith(".c"):
             src.program = _attach_bcc(xdp_prog, iface, ifindex, src, p["xdp_mode"], filter, frags)
         else:
@@ -286,6 +287,25 @@ def _size_type(key):
         if k == key:
             return size_option(what, low, high, pow2)
     raise KeyError(key)
+
+
+BIND_RETRY_S = 1.5
+
+
+def _bind_when_free(make):
+    """``make()``, retried while the queue is busy for up to BIND_RETRY_S:
+    the kernel frees a queue from a closed AF_XDP socket in deferred work,
+    so a capture started right after another ended (or a doctor trial after
+    the previous one) can find it still taken for a moment."""
+    import time
+    deadline = time.monotonic() + BIND_RETRY_S
+    while True:
+        try:
+            return make()
+        except ResourceBusy:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _attach_object(xdp_prog, iface, ifindex, src, xdp_mode, filter, frags):
