@@ -8,7 +8,8 @@ import time
 import pytest
 
 from conftest import require_tool
-from test_capture_tcpdump import closing_counts, finish, pyxring, start, steady_traffic
+from test_capture_tcpdump import (_end_what_the_test_started, closing_counts, finish,  # noqa: F401
+                                  pyxring, start, steady_traffic)
 
 
 def records(path):

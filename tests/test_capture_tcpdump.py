@@ -26,10 +26,25 @@ def quiet_lab():
         yield pair
 
 
+_running = []
+
+
+@pytest.fixture(autouse=True)
+def _end_what_the_test_started():
+    """A test that fails half-way leaves no capture running (by PID)."""
+    yield
+    while _running:
+        proc = _running.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def start(lab, cmd):
     """Start ``cmd`` in namespace b; return once it says it is listening
     (tcpdump and pyxring both print 'listening on' once armed)."""
     proc = lab.popen("b", cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    _running.append(proc)
     head = b""
     deadline = time.monotonic() + 20
     while b"listening on" not in head and time.monotonic() < deadline:
