@@ -16,6 +16,7 @@ from pyxring.includes.pcap cimport (
     PCAP_ERRBUF_SIZE, pcap_t, bpf_program, bpf_insn, pcap_pkthdr, pcap_open_dead, pcap_compile,
     pcap_freecode, pcap_geterr, pcap_close, pcap_offline_filter, PCAP_NETMASK_UNKNOWN,
     pcap_datalink_val_to_name, pcap_datalink_val_to_description)
+from pyxring.includes.pcap_live cimport pcap_datalink, pcap_set_datalink
 
 # LINKTYPE_ values (files) whose DLT_ value (libpcap's API) differs on Linux;
 # every other value is the same in both (libpcap's linktype_to_dlt)
@@ -63,7 +64,10 @@ def compile_filter(str expression, int linktype=1, int snaplen=262144, bint opti
             pcap_set_snaplen(p, snaplen)
             pcap_set_immediate_mode(p, 1)
             pcap_set_buffer_size(p, 1 << 16)
-            if pcap_activate(p) < 0:
+            # compile for the link type asked for (e.g. LINUX_SLL2 on "any",
+            # whose live default is LINUX_SLL), as tcpdump does after -y
+            if pcap_activate(p) < 0 or (pcap_datalink(p) != linktype_to_dlt(linktype) and
+                                        pcap_set_datalink(p, linktype_to_dlt(linktype)) != 0):
                 pcap_close(p)
                 p = NULL
     if p == NULL:
