@@ -37,5 +37,7 @@ setup(
     ext_modules=extensions(),
     entry_points={"console_scripts": ["pyxring = pyxring.cli:main"]},
     python_requires=">=3.9",
+    install_requires=["numpy>=1.22"],
+    extras_require={"arrow": ["pyarrow>=10"]},
     zip_safe=False,
 )

@@ -105,6 +105,18 @@ cdef class Batch:
     def __repr__(self):
         return f"<Batch {self.count} packets{' released' if self.released else ''}>"
 
+    def columns(self, fields=None, *, structured=False):
+        """Header fields of every packet, decoded in C into numpy arrays:
+        see :func:`pyxring.columns.decode`."""
+        from pyxring.columns import decode
+        return decode(self, fields, structured=structured)
+
+    def to_arrow(self, fields=None):
+        """This batch as a ``pyarrow.RecordBatch`` (decoded columns and raw
+        frames): see :func:`pyxring.columns.to_arrow`."""
+        from pyxring.columns import to_arrow
+        return to_arrow(self, fields)
+
 
 @cython.freelist(512)
 cdef class Packet:

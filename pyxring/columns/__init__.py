@@ -1,0 +1,192 @@
+"""Packets as columns: header fields of a whole batch decoded in C into numpy.
+
+    with pyxring.capture("eth0") as cap:
+        for batch in cap.batches():
+            cols = batch.columns(["src4", "dst4", "proto", "wirelen"])
+            ok = pyxring.columns.mask(cols, "src4", "dst4")
+            ...
+
+``decode(batch, fields=None)`` (also ``batch.columns(fields)``) returns a dict
+of numpy arrays, one row per packet of the batch, in the batch's order; with
+``structured=True`` one numpy structured array instead.  The decoding runs
+in C without the GIL, parses each frame only as deep as the requested fields
+need, and allocates only the requested columns.  The arrays are copies: they
+stay valid after the batch is released.
+
+The ``valid`` column (always returned) has one bit per decoded field
+(``VALID[name]``) saying whether the packet really has that field: a field a
+packet lacks (truncated, a later fragment, not IP, another protocol) reads 0
+and its bit is clear, so a zero is never ambiguous.  The descriptor fields
+``ts_ns caplen wirelen ifindex queue`` are always there and have no bit.
+
+Fields (numpy dtype):
+
+==============  ======  ==============================================================
+ts_ns           uint64  capture time, ns since the epoch (the descriptor's)
+caplen wirelen  uint32  captured and original length
+ifindex         uint32  interface (the kernel's ifindex; a file's interface number)
+queue           uint16  RX queue (AF_XDP; 0 where the backend doesn't know it)
+vlan_tci        uint16  outer 802.1Q/802.1ad tag's TCI (tags in the frame)
+vlan_tci_inner  uint16  second (QinQ) tag's TCI
+ethertype       uint16  EtherType of the network layer, after the tags (for raw-IP
+                        link types, 0x0800 or 0x86DD from the version nibble)
+ip_version      uint8   4 or 6
+src4 dst4       uint32  IPv4 addresses as integers (10.0.0.1 = 0x0A000001)
+src6 dst6       16 x u1 IPv6 addresses, network order (``.view("V16")`` to compare)
+proto           uint8   upper-layer protocol: IPv4's protocol, or IPv6's last next
+                        header after hop-by-hop, routing, fragment, destination
+                        options and AH headers
+ttl             uint8   TTL / hop limit
+ip_id           uint32  IPv4 identification; IPv6: the fragment header's
+frag            uint16  IPv4's flags and offset word (offset in 8-byte units in the
+                        low 13 bits, 0x2000 more fragments, 0x4000 don't fragment);
+                        IPv6: the fragment header's offset and M flag in the same bits
+sport dport     uint16  TCP, UDP and SCTP ports (first fragment or unfragmented)
+tcp_flags       uint16  the 9 flag bits (FIN 0x01 ... CWR 0x80, NS/AE 0x100)
+tcp_seq tcp_ack uint32
+tcp_win         uint16  window as sent (not scaled)
+icmp_type       uint8   ICMP (IPv4) and ICMPv6 (IPv6) type and code
+icmp_code       uint8
+l4_offset       uint32  offset of the transport header in the frame (first fragment
+                        or unfragmented, and within the captured bytes)
+payload_len     uint32  transport payload length as the IP header counts it: IP
+                        payload less the TCP (data offset), UDP (8), SCTP (12) or
+                        ICMP (8) header; not for fragments
+flow_hash       uint64  symmetric flow hash (below)
+valid           uint32  bit mask of the fields present
+==============  ======  ==============================================================
+
+Link types: Ethernet, Linux cooked (SLL, SLL2), raw IP (101, 228, 229) and
+BSD loopback (NULL, LOOP); VLAN tags are walked in Ethernet and SLL.
+
+``flow_hash`` is xxHash's XXH3-64 (seed 0) of the canonical 5-tuple: the two
+endpoints (address, port), the lower one first, then the protocol and the IP
+version, as bytes in network order:
+
+    lo_addr lo_port hi_addr hi_port proto version   (14 bytes IPv4, 38 IPv6)
+
+so it is the same in both directions and the same on every machine and run;
+it is not keyed, so it is no defence against someone who crafts collisions.
+Ports are used for TCP, UDP and SCTP when the packet is not a fragment:
+every fragment of a datagram (the first too) hashes without ports, so all of
+them agree (as Linux's flow hash does).  The hash is valid when the addresses,
+the protocol and (where used) both ports were captured.
+"""
+import functools
+
+import numpy as np
+
+from pyxring.columns import _decode
+from pyxring.errors import ConfigError
+
+__all__ = ["decode", "to_arrow", "mask", "FIELDS", "VALID", "DESCRIPTOR_FIELDS"]
+
+_BY_NAME = {name: (cid, depth, dtype) for name, cid, depth, dtype in _decode.COLUMNS}
+_N_COLS = len(_decode.COLUMNS)
+_VALID_ID = _BY_NAME["valid"][0]
+
+#: every field, in the order columns are returned
+FIELDS = tuple(name for name, *_ in _decode.COLUMNS if name != "valid")
+#: the fields every descriptor carries (no valid bit: always there)
+DESCRIPTOR_FIELDS = tuple(n for n in FIELDS if _BY_NAME[n][0] < _decode.FIRST_DECODED)
+#: valid bit of each decoded field
+VALID = {n: 1 << (_BY_NAME[n][0] - _decode.FIRST_DECODED)
+         for n in FIELDS if n not in DESCRIPTOR_FIELDS}
+
+
+def _numpy_dtype(code):
+    return (np.dtype("u1"), (16,)) if code == "16u1" else (np.dtype(code), ())
+
+
+class _Plan:
+    """What one set of fields needs: column ids, parse depth, valid bits."""
+    __slots__ = ("names", "ids", "depth", "valid_mask", "struct_dtype")
+
+    def __init__(self, names):
+        self.names = names
+        self.ids = [_BY_NAME[n][0] for n in names]
+        self.depth = max((_BY_NAME[n][1] for n in names), default=0)
+        self.valid_mask = 0
+        for n in names:
+            self.valid_mask |= VALID.get(n, 0)
+        self.struct_dtype = np.dtype([(n, *_numpy_dtype(_BY_NAME[n][2])) for n in names],
+                                     align=True)
+
+
+@functools.lru_cache(maxsize=128)
+def _plan(fields):
+    if fields is None:
+        names = FIELDS
+    else:
+        unknown = [f for f in fields if f not in _BY_NAME]
+        if unknown:
+            raise ConfigError(f"unknown column {unknown[0]!r} (columns: {' '.join(FIELDS)})")
+        names = tuple(dict.fromkeys(f for f in fields if f != "valid"))
+    return _Plan(names + ("valid",))
+
+
+def _fields_key(fields):
+    if fields is None:
+        return None
+    if isinstance(fields, str):
+        return tuple(fields.replace(",", " ").split())
+    return tuple(fields)
+
+
+def source_linktypes(source):
+    """(link type of the source's packets, int32 link type per interface
+    number or None).  A source whose packets have different link types (a
+    capture file with several interfaces) says so with an
+    ``interface_linktypes`` sequence, indexed by the packets' ``ifindex``."""
+    per_interface = getattr(source, "interface_linktypes", None)
+    table = None
+    if per_interface is not None and len(per_interface):
+        table = np.asarray(per_interface, dtype=np.int32)
+    return getattr(source, "linktype", 1), table
+
+
+def decode(batch, fields=None, *, structured=False):
+    """Decode ``batch`` into columns: a dict ``{field: numpy array}`` (in
+    the order asked for, :data:`FIELDS` order by default, then ``valid``),
+    or with ``structured=True`` one numpy structured array of those fields.
+
+    ``fields`` is None (all), a list of names or a string of names
+    separated by spaces or commas.  Unknown names raise ConfigError.
+    """
+    plan = _plan(_fields_key(fields))
+    n = len(batch)
+    arrays = [None] * _N_COLS
+    if structured:
+        out = np.empty(n, dtype=plan.struct_dtype)
+        for name, cid in zip(plan.names, plan.ids):
+            arrays[cid] = out[name]
+    else:
+        out = {}
+        for name, cid in zip(plan.names, plan.ids):
+            base, shape = _numpy_dtype(_BY_NAME[name][2])
+            out[name] = arrays[cid] = np.empty((n, *shape), dtype=base)
+    linktype, table = source_linktypes(batch.source)
+    _decode.decode_batch(batch, arrays, plan.depth, plan.valid_mask, linktype, table)
+    return out
+
+
+def mask(columns, *fields):
+    """Boolean array: the rows of ``columns`` (a decode result) that have
+    every one of ``fields``."""
+    bits = 0
+    for f in fields:
+        if f not in VALID:
+            if f in DESCRIPTOR_FIELDS:
+                continue
+            raise ConfigError(f"unknown decoded field {f!r}")
+        bits |= VALID[f]
+    valid = columns["valid"]
+    return (valid & np.uint32(bits)) == np.uint32(bits)
+
+
+def to_arrow(batch, fields=None):
+    """The batch as a ``pyarrow.RecordBatch``: the decoded columns (a null
+    where the packet lacks the field) and the raw frames; see
+    :mod:`pyxring.columns.arrow`."""
+    from pyxring.columns.arrow import batch_to_arrow
+    return batch_to_arrow(batch, fields)
