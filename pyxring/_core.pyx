@@ -324,6 +324,29 @@ cdef class Source:
     def __exit__(self, *exc):
         self.close()
 
+    # asyncio: the ring's descriptors wait in the event loop (pyxring.aio)
+    def abatches(self):
+        """``async for batch in cap.abatches()``: see :mod:`pyxring.aio`."""
+        from pyxring.aio import abatches
+        return abatches(self)
+
+    def apackets(self):
+        """``async for pkt in cap.apackets()``: see :mod:`pyxring.aio`."""
+        from pyxring.aio import apackets
+        return apackets(self)
+
+    def __aiter__(self):
+        from pyxring.aio import apackets
+        return apackets(self)
+
+    def __aenter__(self):
+        from pyxring.aio import source_enter
+        return source_enter(self)
+
+    def __aexit__(self, *exc):
+        from pyxring.aio import source_exit
+        return source_exit(self, *exc)
+
 
 @cython.final
 cdef class PacketIter:
