@@ -177,7 +177,8 @@ def test_asyncio():
         asyncio.run(asyncio.wait_for(main(), 60))
     print(f"MYRING-INFO py-asyncio records={len(seqs)} idle_cpu={idle_cpu:.3f} "
           f"max_late={max(late):.3f} ticks={len(late)} threads={threads}", flush=True)
-    check("py-asyncio-idle", not idle_batch and idle_cpu < 0.3 and len(idle_late) >= 20
+    # a busy loop would take the whole second; emulation makes each tick dear
+    check("py-asyncio-idle", not idle_batch and idle_cpu < 0.6 and len(idle_late) >= 20
           and threads == 1, f"batch={idle_batch} cpu={idle_cpu:.3f} ticks={len(idle_late)} "
           f"threads={threads}")
     check("py-asyncio-count", len(seqs) >= 2000 and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
