@@ -341,3 +341,24 @@ def test_live_traffic_of_the_namespaces_own_stacks(lab):
     tcp = [r[2] for r in rows if r[2]["proto"] == 6]
     assert len({r["flow_hash"] for r in tcp}) == 1           # one conversation, both ways
     assert sum(r["payload_len"] for r in tcp) >= sum(100 * i + 1 for i in range(20)) + 50000
+
+
+def test_columns_of_different_batches_never_share_memory():
+    """The columns' memory comes from a pool of blocks: arrays still alive
+    keep theirs, released ones are reused, and values never change."""
+    frames = corpus("ether")[:6000]
+    src = pyxring.memory.open([d for _, d, _ in frames], wirelen=[w for _, _, w in frames],
+                              batch_size=600)
+    kept, copies = [], []
+    for i, b in enumerate(src.batches()):
+        cols = b.columns(None if i % 2 else ["sport", "src6", "flow_hash"])
+        copies.append({k: v.copy() for k, v in cols.items()})
+        if i % 3:
+            kept.append((i, cols))
+        del cols                     # every third one goes back to the pool
+    for i, cols in kept:
+        for k, v in cols.items():
+            assert np.array_equal(v, copies[i][k]), (i, k)
+            assert v.flags.writeable and v.base is not None
+    bases = {id(cols["valid"].base) for _, cols in kept}
+    assert len(bases) == len(kept)

@@ -94,25 +94,6 @@ VALID = {n: 1 << (_BY_NAME[n][0] - _decode.FIRST_DECODED)
          for n in FIELDS if n not in DESCRIPTOR_FIELDS}
 
 
-def _numpy_dtype(code):
-    return (np.dtype("u1"), (16,)) if code == "16u1" else (np.dtype(code), ())
-
-
-class _Plan:
-    """What one set of fields needs: column ids, parse depth, valid bits."""
-    __slots__ = ("names", "ids", "depth", "valid_mask", "struct_dtype")
-
-    def __init__(self, names):
-        self.names = names
-        self.ids = [_BY_NAME[n][0] for n in names]
-        self.depth = max((_BY_NAME[n][1] for n in names), default=0)
-        self.valid_mask = 0
-        for n in names:
-            self.valid_mask |= VALID.get(n, 0)
-        self.struct_dtype = np.dtype([(n, *_numpy_dtype(_BY_NAME[n][2])) for n in names],
-                                     align=True)
-
-
 @functools.lru_cache(maxsize=128)
 def _plan(fields):
     if fields is None:
@@ -122,7 +103,7 @@ def _plan(fields):
         if unknown:
             raise ConfigError(f"unknown column {unknown[0]!r} (columns: {' '.join(FIELDS)})")
         names = tuple(dict.fromkeys(f for f in fields if f != "valid"))
-    return _Plan(names + ("valid",))
+    return _decode.ColumnPlan(names + ("valid",))
 
 
 def _fields_key(fields):
@@ -153,21 +134,8 @@ def decode(batch, fields=None, *, structured=False):
     ``fields`` is None (all), a list of names or a string of names
     separated by spaces or commas.  Unknown names raise ConfigError.
     """
-    plan = _plan(_fields_key(fields))
-    n = len(batch)
-    arrays = [None] * _N_COLS
-    if structured:
-        out = np.empty(n, dtype=plan.struct_dtype)
-        for name, cid in zip(plan.names, plan.ids):
-            arrays[cid] = out[name]
-    else:
-        out = {}
-        for name, cid in zip(plan.names, plan.ids):
-            base, shape = _numpy_dtype(_BY_NAME[name][2])
-            out[name] = arrays[cid] = np.empty((n, *shape), dtype=base)
     linktype, table = source_linktypes(batch.source)
-    _decode.decode_batch(batch, arrays, plan.depth, plan.valid_mask, linktype, table)
-    return out
+    return _decode.decode_new(batch, _plan(_fields_key(fields)), linktype, table, structured)
 
 
 def mask(columns, *fields):

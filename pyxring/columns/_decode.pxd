@@ -3,47 +3,7 @@
 from libc.stdint cimport uint32_t, int32_t
 
 from pyxring._core cimport pkt_desc
-
-# One id per column; the valid bit of a decoded field is
-# 1 << (id - COL_VLAN_TCI).  The order is the public field order.
-cdef enum:
-    COL_TS_NS
-    COL_CAPLEN
-    COL_WIRELEN
-    COL_IFINDEX
-    COL_QUEUE
-    COL_VLAN_TCI
-    COL_VLAN_TCI_INNER
-    COL_ETHERTYPE
-    COL_IP_VERSION
-    COL_SRC4
-    COL_DST4
-    COL_SRC6
-    COL_DST6
-    COL_PROTO
-    COL_TTL
-    COL_IP_ID
-    COL_FRAG
-    COL_SPORT
-    COL_DPORT
-    COL_TCP_FLAGS
-    COL_TCP_SEQ
-    COL_TCP_ACK
-    COL_TCP_WIN
-    COL_ICMP_TYPE
-    COL_ICMP_CODE
-    COL_L4_OFFSET
-    COL_PAYLOAD_LEN
-    COL_FLOW_HASH
-    COL_VALID
-    N_COLS
-
-# How far a frame must be parsed for a set of columns.
-cdef enum:
-    DEPTH_NONE = 0      # descriptor fields only
-    DEPTH_LINK = 2
-    DEPTH_NETWORK = 3
-    DEPTH_TRANSPORT = 4
+from pyxring.columns._headers cimport N_COLS, DEPTH_NONE, DEPTH_LINK, DEPTH_NETWORK, DEPTH_TRANSPORT
 
 ctypedef struct column:
     char *base              # NULL: not requested
