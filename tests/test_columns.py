@@ -362,3 +362,34 @@ def test_columns_of_different_batches_never_share_memory():
             assert v.flags.writeable and v.base is not None
     bases = {id(cols["valid"].base) for _, cols in kept}
     assert len(bases) == len(kept)
+
+
+def test_chunks_of_many_batches_equal_one_decode():
+    frames = corpus("ether")[:5000]
+    data, wl = [d for _, d, _ in frames], [w for _, _, w in frames]
+    whole = pyxring.memory.open(data, wirelen=wl, batch_size=len(frames)).batch().columns(
+        ["src4", "src6", "sport", "valid"])
+    for rows in (1000, 777, 5000, 10**6):
+        src = pyxring.memory.open(data, wirelen=wl, batch_size=333)
+        parts = list(columns.chunks(src.batches(), ["src4", "src6", "sport"], rows=rows))
+        assert [len(p["valid"]) for p in parts[:-1]] == [rows] * (len(parts) - 1)
+        for k in whole:
+            assert np.array_equal(np.concatenate([p[k] for p in parts]), whole[k]), (rows, k)
+    with pytest.raises(pyxring.PyxringError, match="at least 1"):
+        next(columns.chunks([], rows=0))
+
+
+def test_asyncio_over_frames_in_memory():
+    """A source without a descriptor to wait on (frames in memory, files)
+    is read straight through by the asyncio API too."""
+    import asyncio
+    frames = corpus("ether")[:3000]
+
+    async def main():
+        got = 0
+        async with pyxring.memory.open([d for _, d, _ in frames], batch_size=256) as src:
+            async for b in src.abatches():
+                got += len(b.columns(["proto"])["proto"])
+        return got
+
+    assert asyncio.run(main()) == len(frames)

@@ -79,7 +79,7 @@ import numpy as np
 from pyxring.columns import _decode
 from pyxring.errors import ConfigError
 
-__all__ = ["decode", "to_arrow", "mask", "FIELDS", "VALID", "DESCRIPTOR_FIELDS"]
+__all__ = ["decode", "to_arrow", "mask", "chunks", "FIELDS", "VALID", "DESCRIPTOR_FIELDS"]
 
 _BY_NAME = {name: (cid, depth, dtype) for name, cid, depth, dtype in _decode.COLUMNS}
 _N_COLS = len(_decode.COLUMNS)
@@ -136,6 +136,49 @@ def decode(batch, fields=None, *, structured=False):
     """
     linktype, table = source_linktypes(batch.source)
     return _decode.decode_new(batch, _plan(_fields_key(fields)), linktype, table, structured)
+
+
+def chunks(batches, fields=None, rows=1 << 20):
+    """Decode an iterable of batches (a file's, a capture's) into dicts of
+    columns of ``rows`` rows each (the last one shorter), each batch decoded
+    straight into the chunk's arrays and released by the caller's iterator
+    as usual; the building block of reading a whole file as columns."""
+    if rows < 1:
+        raise ConfigError(f"chunk of {rows} rows: must be at least 1")
+    plan = _plan(_fields_key(fields))
+    chunk, filled, slots = None, 0, None
+
+    def fresh():
+        out = {}
+        arrays = [None] * _N_COLS
+        for name in plan.names:
+            cid, _, code = _BY_NAME[name]
+            out[name] = arrays[cid] = (np.empty((rows, 16), np.uint8) if code == "16u1"
+                                       else np.empty(rows, np.dtype(code)))
+        return out, arrays
+
+    for batch in batches:
+        n, done = len(batch), 0
+        linktype, table = source_linktypes(batch.source)
+        while done < n:
+            if chunk is None:
+                (chunk, slots), filled = fresh(), 0
+            take = min(n - done, rows - filled)
+            if done == 0 and take == n:
+                _decode.decode_batch(batch, slots, plan.depth, plan.valid_mask, linktype, table,
+                                     filled)
+            else:
+                # the batch straddles chunks: decode it whole, copy the part
+                part = _decode.decode_new(batch, plan, linktype, table)
+                for name in plan.names:
+                    chunk[name][filled:filled + take] = part[name][done:done + take]
+            filled += take
+            done += take
+            if filled == rows:
+                yield chunk
+                chunk = None
+    if chunk is not None and filled:
+        yield {k: v[:filled] for k, v in chunk.items()}
 
 
 def mask(columns, *fields):
