@@ -47,48 +47,24 @@ cdef enum:
     CHUNK = 64
 
 
-cdef inline void copy_u8(const column *c, Py_ssize_t row, const char *src, size_t step,
-                         int m) noexcept nogil:
-    cdef char *dst
-    cdef int j
-    if c.base == NULL:
-        return
-    dst = c.base + row * c.stride
-    for j in range(m):
-        (<uint8_t *>dst)[0] = (<const uint8_t *>(src + j * step))[0]
-        dst += c.stride
+ctypedef fused field_t:
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
 
-cdef inline void copy_u16(const column *c, Py_ssize_t row, const char *src, size_t step,
-                          int m) noexcept nogil:
-    cdef char *dst
-    cdef int j
-    if c.base == NULL:
-        return
-    dst = c.base + row * c.stride
-    for j in range(m):
-        (<uint16_t *>dst)[0] = (<const uint16_t *>(src + j * step))[0]
-        dst += c.stride
 
-cdef inline void copy_u32(const column *c, Py_ssize_t row, const char *src, size_t step,
-                          int m) noexcept nogil:
+cdef inline void copy_column(const column *c, Py_ssize_t row, const field_t *first, size_t step,
+                             int m) noexcept nogil:
+    """Rows ``row ..`` of column ``c`` from ``m`` values ``step`` bytes apart."""
     cdef char *dst
+    cdef const char *src = <const char *>first
     cdef int j
     if c.base == NULL:
         return
     dst = c.base + row * c.stride
     for j in range(m):
-        (<uint32_t *>dst)[0] = (<const uint32_t *>(src + j * step))[0]
-        dst += c.stride
-
-cdef inline void copy_u64(const column *c, Py_ssize_t row, const char *src, size_t step,
-                          int m) noexcept nogil:
-    cdef char *dst
-    cdef int j
-    if c.base == NULL:
-        return
-    dst = c.base + row * c.stride
-    for j in range(m):
-        (<uint64_t *>dst)[0] = (<const uint64_t *>(src + j * step))[0]
+        (<field_t *>dst)[0] = (<const field_t *>(src + j * step))[0]
         dst += c.stride
 
 cdef inline void copy_addr16(const column *c, Py_ssize_t row, const headers *hs, bint dst_side,
@@ -123,11 +99,11 @@ cdef void decode_descs(const pkt_desc *descs, Py_ssize_t n, Py_ssize_t first_row
         m = CHUNK if n - k0 > CHUNK else <int>(n - k0)
         row = first_row + k0
         d = &descs[k0]
-        copy_u64(&c[COL_TS_NS], row, <const char *>&d.ts_ns, dstep, m)
-        copy_u32(&c[COL_CAPLEN], row, <const char *>&d.caplen, dstep, m)
-        copy_u32(&c[COL_WIRELEN], row, <const char *>&d.wirelen, dstep, m)
-        copy_u32(&c[COL_IFINDEX], row, <const char *>&d.ifindex, dstep, m)
-        copy_u16(&c[COL_QUEUE], row, <const char *>&d.queue, dstep, m)
+        copy_column(&c[COL_TS_NS], row, &d.ts_ns, dstep, m)
+        copy_column(&c[COL_CAPLEN], row, &d.caplen, dstep, m)
+        copy_column(&c[COL_WIRELEN], row, &d.wirelen, dstep, m)
+        copy_column(&c[COL_IFINDEX], row, &d.ifindex, dstep, m)
+        copy_column(&c[COL_QUEUE], row, &d.queue, dstep, m)
         memset(hs, 0, m * sizeof(headers))
         if cs.depth != DEPTH_NONE:
             for j in range(m):
@@ -144,30 +120,30 @@ cdef void decode_descs(const pkt_desc *descs, Py_ssize_t n, Py_ssize_t first_row
                 parse_frame(d[j].data, d[j].caplen, d[j].wirelen, linktype, cs.depth, want_hash,
                             &hs[j])
                 hs[j].valid &= cs.valid_mask
-        copy_u16(&c[COL_VLAN_TCI], row, <const char *>&hs[0].vlan_tci, hstep, m)
-        copy_u16(&c[COL_VLAN_TCI_INNER], row, <const char *>&hs[0].vlan_tci_inner, hstep, m)
-        copy_u16(&c[COL_ETHERTYPE], row, <const char *>&hs[0].ethertype, hstep, m)
-        copy_u8(&c[COL_IP_VERSION], row, <const char *>&hs[0].ip_version, hstep, m)
-        copy_u32(&c[COL_SRC4], row, <const char *>&hs[0].src4, hstep, m)
-        copy_u32(&c[COL_DST4], row, <const char *>&hs[0].dst4, hstep, m)
+        copy_column(&c[COL_VLAN_TCI], row, &hs[0].vlan_tci, hstep, m)
+        copy_column(&c[COL_VLAN_TCI_INNER], row, &hs[0].vlan_tci_inner, hstep, m)
+        copy_column(&c[COL_ETHERTYPE], row, &hs[0].ethertype, hstep, m)
+        copy_column(&c[COL_IP_VERSION], row, &hs[0].ip_version, hstep, m)
+        copy_column(&c[COL_SRC4], row, &hs[0].src4, hstep, m)
+        copy_column(&c[COL_DST4], row, &hs[0].dst4, hstep, m)
         copy_addr16(&c[COL_SRC6], row, hs, False, m)
         copy_addr16(&c[COL_DST6], row, hs, True, m)
-        copy_u8(&c[COL_PROTO], row, <const char *>&hs[0].proto, hstep, m)
-        copy_u8(&c[COL_TTL], row, <const char *>&hs[0].ttl, hstep, m)
-        copy_u32(&c[COL_IP_ID], row, <const char *>&hs[0].ip_id, hstep, m)
-        copy_u16(&c[COL_FRAG], row, <const char *>&hs[0].frag, hstep, m)
-        copy_u16(&c[COL_SPORT], row, <const char *>&hs[0].sport, hstep, m)
-        copy_u16(&c[COL_DPORT], row, <const char *>&hs[0].dport, hstep, m)
-        copy_u16(&c[COL_TCP_FLAGS], row, <const char *>&hs[0].tcp_flags, hstep, m)
-        copy_u32(&c[COL_TCP_SEQ], row, <const char *>&hs[0].tcp_seq, hstep, m)
-        copy_u32(&c[COL_TCP_ACK], row, <const char *>&hs[0].tcp_ack, hstep, m)
-        copy_u16(&c[COL_TCP_WIN], row, <const char *>&hs[0].tcp_win, hstep, m)
-        copy_u8(&c[COL_ICMP_TYPE], row, <const char *>&hs[0].icmp_type, hstep, m)
-        copy_u8(&c[COL_ICMP_CODE], row, <const char *>&hs[0].icmp_code, hstep, m)
-        copy_u32(&c[COL_L4_OFFSET], row, <const char *>&hs[0].l4_offset, hstep, m)
-        copy_u32(&c[COL_PAYLOAD_LEN], row, <const char *>&hs[0].payload_len, hstep, m)
-        copy_u64(&c[COL_FLOW_HASH], row, <const char *>&hs[0].flow_hash, hstep, m)
-        copy_u32(&c[COL_VALID], row, <const char *>&hs[0].valid, hstep, m)
+        copy_column(&c[COL_PROTO], row, &hs[0].proto, hstep, m)
+        copy_column(&c[COL_TTL], row, &hs[0].ttl, hstep, m)
+        copy_column(&c[COL_IP_ID], row, &hs[0].ip_id, hstep, m)
+        copy_column(&c[COL_FRAG], row, &hs[0].frag, hstep, m)
+        copy_column(&c[COL_SPORT], row, &hs[0].sport, hstep, m)
+        copy_column(&c[COL_DPORT], row, &hs[0].dport, hstep, m)
+        copy_column(&c[COL_TCP_FLAGS], row, &hs[0].tcp_flags, hstep, m)
+        copy_column(&c[COL_TCP_SEQ], row, &hs[0].tcp_seq, hstep, m)
+        copy_column(&c[COL_TCP_ACK], row, &hs[0].tcp_ack, hstep, m)
+        copy_column(&c[COL_TCP_WIN], row, &hs[0].tcp_win, hstep, m)
+        copy_column(&c[COL_ICMP_TYPE], row, &hs[0].icmp_type, hstep, m)
+        copy_column(&c[COL_ICMP_CODE], row, &hs[0].icmp_code, hstep, m)
+        copy_column(&c[COL_L4_OFFSET], row, &hs[0].l4_offset, hstep, m)
+        copy_column(&c[COL_PAYLOAD_LEN], row, &hs[0].payload_len, hstep, m)
+        copy_column(&c[COL_FLOW_HASH], row, &hs[0].flow_hash, hstep, m)
+        copy_column(&c[COL_VALID], row, &hs[0].valid, hstep, m)
         k0 += m
 
 
