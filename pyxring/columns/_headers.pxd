@@ -110,7 +110,7 @@ cdef enum:
     V_FLOW_HASH = 1 << (COL_FLOW_HASH - COL_VLAN_TCI)
 
 cdef enum:
-    PREFETCH_AHEAD = 8
+    PREFETCH_AHEAD = 16
 
 # IPv4 flags/offset layout, which the ``frag`` column keeps for IPv6 too
 cdef enum:
