@@ -18,6 +18,16 @@ to: ``pyxring.interfaces`` is a JSON list of ``{"ifindex", "name",
 "linktype", "linktype_name", "snaplen", "timestamp_source"}``;
 ``pyxring.interface`` and ``pyxring.linktype`` repeat them for the usual
 single-interface case.
+
+What a byte-for-byte pcapng -> Arrow -> pcapng ``convert`` adds to this
+(with the file source, which knows them): each interface's description
+block options (``if_tsresol``, ``if_tsoffset``, name, description, filter,
+os) in its ``pyxring.interfaces`` entry and the section header's options in
+``pyxring.section``, so the blocks are written back as they were; the
+timestamp in the interface's own units where ``ts_ns`` can't hold it
+exactly (resolutions finer than 1 ns, or binary ones); and, as nullable
+columns, the enhanced packet block's ``epb_flags`` (uint32) and comments
+(list of strings).
 """
 import json
 
