@@ -71,11 +71,20 @@ def decode_all(src, fields=None):
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+# Where the committed frames can come from as batches: (link, frames) ->
+# a source.  The file source adds one entry here (reading the pcap itself).
+SOURCES = {
+    "memory": lambda link, frames: pyxring.memory.open(
+        [d for _, d, _ in frames], wirelen=[w for _, _, w in frames], linktype=LINKS[link],
+        batch_size=777),
+}
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
 @pytest.mark.parametrize("link", list(LINKS))
-def test_every_column_matches_scapy_from_memory(link):
+def test_every_column_matches_scapy(link, source):
     frames = corpus(link)
-    src = pyxring.memory.open([d for _, d, _ in frames], wirelen=[w for _, _, w in frames],
-                              linktype=LINKS[link], batch_size=777)
+    src = SOURCES[source](link, frames)
     cols = decode_all(src)
     assert len(cols["valid"]) == len(frames)
     assert mismatches(cols, frames, LINKS[link]) == []
