@@ -4,12 +4,19 @@
 The frames are copied once, end to end (each start 16-byte aligned, as in a
 TPACKET block), into one buffer the source owns; batches point into it, so
 they behave exactly like a ring's: valid until released, walked in C.
+
+With ``guard_pages=True`` each frame ends where a page ends and the next
+page is mapped with no access at all: code that reads one byte past a
+frame's captured length crashes instead of reading what follows (how the
+tests prove the column decoder never does).
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
 from pyxring._core cimport Source, Batch, pkt_desc, PKT_TRUNCATED
+from pyxring.includes.posix_io cimport (mmap, munmap, mprotect, MAP_FAILED, MAP_PRIVATE,
+                                        MAP_ANONYMOUS, PROT_NONE, PROT_READ, PROT_WRITE)
 
 from pyxring.errors import ConfigError
 
@@ -25,6 +32,8 @@ ctypedef struct frame_meta:
 cdef class FrameSource(Source):
     """Frames in memory as a source.  Use :func:`pyxring.memory.open`."""
     cdef uint8_t *buf
+    cdef size_t buf_size
+    cdef bint guarded           # buf is an mmap with a guard page after each frame
     cdef frame_meta *meta
     cdef Py_ssize_t n_frames
     cdef Py_ssize_t pos
@@ -37,7 +46,7 @@ cdef class FrameSource(Source):
 
     def __init__(self, frames, *, int linktype=1, ts_ns=None, wirelen=None, ifindex=0,
                  queue=0, Py_ssize_t batch_size=4096, interface_linktypes=None,
-                 str name="memory", unsigned int snaplen=262144):
+                 str name="memory", unsigned int snaplen=262144, bint guard_pages=False):
         cdef Py_ssize_t i, n
         cdef uint64_t total = 0, off
         cdef const uint8_t[::1] view
@@ -56,14 +65,30 @@ cdef class FrameSource(Source):
         self.interface_linktypes = (tuple(int(x) for x in interface_linktypes)
                                     if interface_linktypes is not None else None)
         for f in frames:
-            total += (len(f) + 15) & ~15
+            total += _slot(len(f), guard_pages)
         self.meta = <frame_meta *>malloc(max(n, 1) * sizeof(frame_meta))
-        self.buf = <uint8_t *>malloc(max(total, 16))
-        if self.meta == NULL or self.buf == NULL:
+        if self.meta == NULL:
             raise MemoryError()
+        self.buf_size = max(total, 16)
+        if guard_pages:
+            self.buf = <uint8_t *>mmap(NULL, self.buf_size, PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            if self.buf == <uint8_t *>MAP_FAILED:
+                self.buf = NULL
+                raise MemoryError()
+            self.guarded = True
+        else:
+            self.buf = <uint8_t *>malloc(self.buf_size)
+            if self.buf == NULL:
+                raise MemoryError()
         off = 0
         for i in range(n):
             f = frames[i]
+            if guard_pages:
+                # the frame's last byte is its slot's last readable byte
+                off += _slot(len(f), True) - GUARD - len(f)
+                if mprotect(self.buf + off + len(f), GUARD, PROT_NONE) != 0:
+                    raise MemoryError()
             self.meta[i].offset = off
             self.meta[i].caplen = len(f)
             if len(f):
@@ -76,7 +101,7 @@ cdef class FrameSource(Source):
             self.meta[i].ts_ns = _at(ts, i, i * 1000)
             self.meta[i].ifindex = _at(ifs, i, 0)
             self.meta[i].queue = _at(qs, i, 0)
-            off += (len(f) + 15) & ~15
+            off += len(f) + GUARD if guard_pages else _slot(len(f), False)
         self.n_frames = n
         self.pos = 0
         if n == 0:
@@ -126,8 +151,23 @@ cdef class FrameSource(Source):
 
     def __dealloc__(self):
         # batches hold a reference to their source, so none can outlive this
-        free(self.buf)
+        if self.guarded:
+            munmap(self.buf, self.buf_size)
+        else:
+            free(self.buf)
         free(self.meta)
+
+
+cdef enum:
+    GUARD = 4096        # the page size on the machines pyxring runs on
+
+
+cdef inline size_t _slot(size_t length, bint guarded) noexcept:
+    """Bytes a frame takes in the buffer: 16-byte aligned, or (guarded) its
+    pages plus one no-access page."""
+    if guarded:
+        return ((length + GUARD - 1) // GUARD + 1) * GUARD
+    return (length + 15) & ~15
 
 
 cdef inline object _at(object values, Py_ssize_t i, object default):

@@ -179,7 +179,8 @@ class _Frame:
                     return
                 fh = self.at(inet6.IPv6ExtHdrFragment, pos, 8)
                 frag = fh.offset | (fh.m << 13)
-                self.out["ip_id"] = fh.id
+                # known once the header is read, whatever follows it
+                self.out["frag"], self.out["ip_id"] = frag, fh.id
                 self.fragment = fh.offset != 0 or fh.m != 0
                 nh, pos = fh.nh, pos + 8
                 if fh.offset:
@@ -197,7 +198,7 @@ class _Frame:
                 ext = self.at(cls, pos, 8)
                 nh, pos = ext.nh, pos + (ext.len + 1) * 8
         self.out["proto"] = nh
-        self.out["frag"] = frag if frag is not None else 0
+        self.out["frag"] = frag if frag is not None else 0   # walked to the end: none
         if not self.have(o, 40) or later or pos > o + 40 + plen:
             return
         self.transport(nh, 6, pos, end, plen - (pos - o - 40))
