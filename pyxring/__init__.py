@@ -5,6 +5,10 @@
         for pkt in cap:
             print(pkt.ts_ns, pkt.wirelen, bytes(pkt.data[:14]).hex())
 
+Batches decode into numpy columns in C (``batch.columns()``, see
+``pyxring.columns``), and every source works under asyncio
+(``async for batch in cap.abatches()``, see ``pyxring.aio``).
+
 Backends (AF_PACKET TPACKET_V3, AF_XDP, the myring device) are imported only
 when used, so ``import pyxring`` stays cheap.
 """
