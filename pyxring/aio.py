@@ -135,6 +135,7 @@ class _WaitPlan:
 
 async def _next_batch(src, plan):
     """The next non-empty batch of ``src``, or None once it is closed."""
+    woken = None                  # what ended the last wait
     while True:
         if src.closed:
             return None
@@ -149,29 +150,30 @@ async def _next_batch(src, plan):
         b.release()
         if src.closed:
             return None
+        if woken in ("fd", "timer"):
+            # readable, yet nothing to take (the kernel counts a block the
+            # user still holds as ready): wait on a timer, longer each time
+            lo, hi = SPURIOUS_BACKOFF_S
+            plan.backoff = lo if not plan.backoff else min(2 * plan.backoff, hi)
         if napped and plan.idle_naps < GATHER_IDLE_NAPS:
             plan.idle_naps += 1       # traffic may only pause: nap on a while
+            woken = None
             continue
         plan.thin = False             # idle: wait for the descriptors again
-        why = await plan.wait()
-        if why == "fd" and plan.errors_pending():
+        woken = await plan.wait()
+        b = None
+        if woken == "fd" and plan.errors_pending():
             # the source's own blocking look turns the error into its
             # exception (the interface went down or away), as in batches()
             b = src.batch(200)
-        elif why == "slice" and plan.probe_ms:
-            b = src.batch(plan.probe_ms)
-        else:
-            b = None
+        elif woken == "slice" and plan.probe_ms:
+            b = src.batch(plan.probe_ms)      # asks the sockets for an error
         if b is not None:
             if len(b):
                 plan.backoff = 0.0
+                plan.taken(len(b), False)
                 return b
             b.release()
-        if why == "fd" and b is None:
-            lo, hi = SPURIOUS_BACKOFF_S
-            plan.backoff = lo if not plan.backoff else min(2 * plan.backoff, hi)
-        elif why == "fd":
-            plan.backoff = SPURIOUS_BACKOFF_S[0]
 
 
 class BatchStream:

@@ -262,3 +262,26 @@ def test_a_lost_interface_ends_the_capture_with_its_error(lab, backend):
                 await task
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_holding_a_batch_while_waiting_for_the_next_is_no_busy_loop(lab):
+    """The kernel counts a TPACKET block the user still holds as ready, so
+    the socket stays readable while the next block fills: a second stream
+    waiting then must not spin, and must still get the next block."""
+    async def main():
+        cap = open_b(lab, "tpacket")
+        async with cap:
+            first, second = cap.abatches(), cap.abatches()
+            lab.send_frames(lab.udp_frames(10, dport=DPORT))
+            held = await asyncio.wait_for(first.__anext__(), 10)
+            cpu0, t0 = time.process_time(), time.monotonic()
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(second.__anext__(), 1.0)
+            cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+            lab.send_frames(lab.udp_frames(7, dport=DPORT))
+            nxt = await asyncio.wait_for(second.__anext__(), 10)
+            return len(held), len(nxt), cpu, wall
+
+    n_held, n_next, cpu, wall = asyncio.run(main())
+    assert (n_held, n_next) == (10, 7)
+    assert cpu < 0.3 * wall
