@@ -8,7 +8,6 @@ the namespaces' own stacks.
 """
 import os
 import socket
-import struct
 import subprocess
 import sys
 import time

@@ -3,7 +3,6 @@ columns, frames and nanosecond timestamps exact, the schema's metadata, an
 Arrow IPC file and Parquet that read back the same, and one clear error
 when pyarrow is missing."""
 import json
-import os
 import subprocess
 import sys
 

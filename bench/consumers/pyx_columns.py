@@ -16,6 +16,7 @@ def main(iface, backend, which="all"):
     import pyxring.columns       # numpy and the decoder loaded before the traffic
     from pyxring import backends
     fields = FIELD_SETS[which]
+    assert fields is None or set(fields) <= set(pyxring.columns.FIELDS)
     stop_on_term()
     src = backends.open_capture(iface, backend=backend)
     captured = nbytes = valid = 0

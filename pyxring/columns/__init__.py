@@ -83,7 +83,6 @@ __all__ = ["decode", "to_arrow", "mask", "chunks", "FIELDS", "VALID", "DESCRIPTO
 
 _BY_NAME = {name: (cid, depth, dtype) for name, cid, depth, dtype in _decode.COLUMNS}
 _N_COLS = len(_decode.COLUMNS)
-_VALID_ID = _BY_NAME["valid"][0]
 
 #: every field, in the order columns are returned
 FIELDS = tuple(name for name, *_ in _decode.COLUMNS if name != "valid")
