@@ -32,7 +32,9 @@ stream is closed); cancelling a task that waits (Ctrl-C under
 task reads a source at a time, as one thread does with the blocking API.
 """
 import asyncio
+import os
 import select
+import stat
 
 __all__ = ["abatches", "apackets", "BatchStream", "PacketStream"]
 
@@ -61,8 +63,10 @@ class _WaitPlan:
         else:
             try:
                 self.fds = [src.fileno()]
-            except (NotImplementedError, AttributeError):
-                self.fds = []     # frames in memory, files: always ready or at the end
+            except (NotImplementedError, AttributeError, OSError):
+                self.fds = []     # frames in memory, mapped files: ready or at their end
+            # a regular file is always readable (and epoll refuses it)
+            self.fds = [fd for fd in self.fds if not stat.S_ISREG(os.fstat(fd).st_mode)]
         wakeup_ms = getattr(src, "wakeup_ms", None)
         if wakeup_ms:
             self.slice_s = wakeup_ms / 1000
