@@ -14,7 +14,7 @@ when used, so ``import pyxring`` stays cheap.
 """
 __version__ = "0.1.0"
 
-__all__ = ["capture", "open_writer", "open_reader", "PyxringError"]
+__all__ = ["capture", "open_writer", "open_reader", "read_columns", "PyxringError"]
 
 
 def capture(iface, *, filter=None, snaplen=262144, promisc=True, direction="inout",
@@ -41,6 +41,13 @@ def open_reader(path):
     """Open a pcap/pcapng file for reading (see ``pyxring.reader``)."""
     from pyxring.reader import open_reader as _open_reader
     return _open_reader(path)
+
+
+def read_columns(path, fields=None, filter=None, arrow=False, rows=1 << 20):
+    """A capture file's packets as columns, chunk by chunk (see
+    ``pyxring.columns.read_columns``)."""
+    from pyxring.columns import read_columns as _read_columns
+    return _read_columns(path, fields, filter, arrow, rows)
 
 
 def __getattr__(name):

@@ -17,6 +17,7 @@ import pytest
 
 import pyxring
 import pyxring.columns as columns
+import pyxring.file
 import pyxring.memory
 from conftest import ROOT, require_root
 
@@ -76,6 +77,8 @@ SOURCES = {
     "memory": lambda link, frames: pyxring.memory.open(
         [d for _, d, _ in frames], wirelen=[w for _, _, w in frames], linktype=LINKS[link],
         batch_size=777),
+    "file": lambda link, frames: pyxring.file.open_file(
+        os.path.join(DATA, f"columns-{link}.pcap"), batch_packets=777),
 }
 
 
@@ -503,3 +506,30 @@ def test_the_decoder_never_reads_past_a_frame():
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert r.returncode == 0, (r.returncode, r.stderr[-2000:])
     assert r.stdout.startswith("OK ")
+
+
+def test_read_columns_of_a_file_and_its_filter_judged_by_tcpdump(tmp_path):
+    """pyxring.read_columns over a whole file: the same columns as the
+    frames decoded from memory, in chunks; with a filter, the rows tcpdump
+    keeps for the same expression."""
+    from conftest import require_tool
+    path = os.path.join(DATA, "columns-ether.pcap")
+    frames = corpus("ether")
+    parts = list(pyxring.read_columns(path, ["src4", "dport", "flow_hash"], rows=4000))
+    assert [len(p["valid"]) for p in parts[:-1]] == [4000] * (len(parts) - 1)
+    got = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    want = pyxring.memory.open([d for _, d, _ in frames], wirelen=[w for _, _, w in frames],
+                               batch_size=len(frames)).batch().columns(["src4", "dport",
+                                                                        "flow_hash"])
+    for k in want:
+        assert np.array_equal(got[k], want[k]), k
+    tcpdump = require_tool("tcpdump")
+    kept = tmp_path / "udp.pcap"
+    subprocess.run([tcpdump, "-r", path, "-w", str(kept), "udp or icmp6"], check=True,
+                   capture_output=True, timeout=60)
+    theirs = [bytes(r.data) for r in pyxring.open_reader(str(kept))]
+    ours = [rb.column("frame").to_pylist()
+            for rb in pyxring.read_columns(path, ["proto"], filter="udp or icmp6", arrow=True)]
+    assert sum(ours, []) == theirs and len(theirs) > 500
+    with pytest.raises(ValueError, match="invalid filter expression .udp prt 53."):
+        next(pyxring.read_columns(path, filter="udp prt 53"))

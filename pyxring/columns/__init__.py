@@ -57,7 +57,8 @@ valid           uint32  bit mask of the fields present
 ==============  ======  ==============================================================
 
 Link types: Ethernet, Linux cooked (SLL, SLL2), raw IP (101, 228, 229) and
-BSD loopback (NULL, LOOP); VLAN tags are walked in Ethernet and SLL.
+BSD loopback (NULL, LOOP), each packet by its own (``pkt.linktype``: a
+file's interfaces may differ); VLAN tags are walked in Ethernet and SLL.
 
 ``flow_hash`` is xxHash's XXH3-64 (seed 0) of the canonical 5-tuple: the two
 endpoints (address, port), the lower one first, then the protocol and the IP
@@ -79,7 +80,8 @@ import numpy as np
 from pyxring.columns import _decode
 from pyxring.errors import ConfigError
 
-__all__ = ["decode", "to_arrow", "mask", "chunks", "FIELDS", "VALID", "DESCRIPTOR_FIELDS"]
+__all__ = ["decode", "to_arrow", "mask", "chunks", "read_columns", "FIELDS", "VALID",
+           "DESCRIPTOR_FIELDS"]
 
 _BY_NAME = {name: (cid, depth, dtype) for name, cid, depth, dtype in _decode.COLUMNS}
 _N_COLS = len(_decode.COLUMNS)
@@ -113,18 +115,6 @@ def _fields_key(fields):
     return tuple(fields)
 
 
-def source_linktypes(source):
-    """(link type of the source's packets, int32 link type per interface
-    number or None).  A source whose packets have different link types (a
-    capture file with several interfaces) says so with an
-    ``interface_linktypes`` sequence, indexed by the packets' ``ifindex``."""
-    per_interface = getattr(source, "interface_linktypes", None)
-    table = None
-    if per_interface is not None and len(per_interface):
-        table = np.asarray(per_interface, dtype=np.int32)
-    return getattr(source, "linktype", 1), table
-
-
 def decode(batch, fields=None, *, structured=False):
     """Decode ``batch`` into columns: a dict ``{field: numpy array}`` (in
     the order asked for, :data:`FIELDS` order by default, then ``valid``),
@@ -133,8 +123,7 @@ def decode(batch, fields=None, *, structured=False):
     ``fields`` is None (all), a list of names or a string of names
     separated by spaces or commas.  Unknown names raise ConfigError.
     """
-    linktype, table = source_linktypes(batch.source)
-    return _decode.decode_new(batch, _plan(_fields_key(fields)), linktype, table, structured)
+    return _decode.decode_new(batch, _plan(_fields_key(fields)), structured)
 
 
 def chunks(batches, fields=None, rows=1 << 20):
@@ -158,17 +147,15 @@ def chunks(batches, fields=None, rows=1 << 20):
 
     for batch in batches:
         n, done = len(batch), 0
-        linktype, table = source_linktypes(batch.source)
         while done < n:
             if chunk is None:
                 (chunk, slots), filled = fresh(), 0
             take = min(n - done, rows - filled)
             if done == 0 and take == n:
-                _decode.decode_batch(batch, slots, plan.depth, plan.valid_mask, linktype, table,
-                                     filled)
+                _decode.decode_batch(batch, slots, plan.depth, plan.valid_mask, filled)
             else:
                 # the batch straddles chunks: decode it whole, copy the part
-                part = _decode.decode_new(batch, plan, linktype, table)
+                part = _decode.decode_new(batch, plan)
                 for name in plan.names:
                     chunk[name][filled:filled + take] = part[name][done:done + take]
             filled += take
@@ -178,6 +165,35 @@ def chunks(batches, fields=None, rows=1 << 20):
                 chunk = None
     if chunk is not None and filled:
         yield {k: v[:filled] for k, v in chunk.items()}
+
+
+def read_columns(path, fields=None, filter=None, arrow=False, rows=1 << 20):
+    """A whole capture file (pcap or pcapng, a path, ``"-"`` or a binary
+    file object) as columns, chunk by chunk: yields dicts of numpy arrays of
+    ``rows`` rows (the last one shorter), or with ``arrow=True`` one
+    ``pyarrow.RecordBatch`` per batch the file source reads.  ``filter`` is
+    a tcpdump expression, run over each batch by libpcap before decoding
+    (each packet by its own interface's link type)."""
+    from pyxring._libpcap import BatchFilter, compile_filter
+    from pyxring.file import open_file
+    if isinstance(filter, (list, tuple)):
+        filter = " ".join(filter)
+    with open_file(path) as src:
+        flt = None
+        if filter:
+            compile_filter(filter, src.linktype)     # a bad expression fails before any read
+            flt = BatchFilter(filter)
+
+        def batches():
+            for batch in src.batches():
+                if flt is None or flt.apply(batch):
+                    yield batch
+
+        if arrow:
+            for batch in batches():
+                yield batch.to_arrow(fields)
+        else:
+            yield from chunks(batches(), fields, rows)
 
 
 def mask(columns, *fields):

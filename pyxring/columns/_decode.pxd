@@ -13,9 +13,6 @@ ctypedef struct column_set:
     column col[N_COLS]
     uint32_t valid_mask     # valid bits of the requested fields
     int depth
-    int linktype            # of every packet, unless by_interface says otherwise
-    const int32_t *by_interface   # link type per interface number (ifindex), or NULL
-    uint32_t n_interfaces
 
 # Decode ``n`` descriptors into rows ``first_row ..`` of the columns.
 cdef void decode_descs(const pkt_desc *descs, Py_ssize_t n, Py_ssize_t first_row,

@@ -90,7 +90,7 @@ cdef void decode_descs(const pkt_desc *descs, Py_ssize_t n, Py_ssize_t first_row
     cdef const pkt_desc *d
     cdef const column *c = &cs.col[0]
     cdef headers hs[CHUNK]
-    cdef int j, m, linktype
+    cdef int j, m
     cdef bint want_hash = c[COL_FLOW_HASH].base != NULL
     cdef size_t hstep = sizeof(headers), dstep = sizeof(pkt_desc)
     cdef Py_ssize_t row
@@ -114,11 +114,9 @@ cdef void decode_descs(const pkt_desc *descs, Py_ssize_t n, Py_ssize_t first_row
                     # later one's two first lines
                     prefetch(descs[k + PREFETCH_AHEAD].data)
                     prefetch(descs[k + PREFETCH_AHEAD].data + 64)
-                linktype = cs.linktype
-                if cs.by_interface != NULL and d[j].ifindex < cs.n_interfaces:
-                    linktype = cs.by_interface[d[j].ifindex]
-                parse_frame(d[j].data, d[j].caplen, d[j].wirelen, linktype, cs.depth, want_hash,
-                            &hs[j])
+                # each packet's own link type (a file's interfaces may differ)
+                parse_frame(d[j].data, d[j].caplen, d[j].wirelen, d[j].linktype, cs.depth,
+                            want_hash, &hs[j])
                 hs[j].valid &= cs.valid_mask
         copy_column(&c[COL_VLAN_TCI], row, &hs[0].vlan_tci, hstep, m)
         copy_column(&c[COL_VLAN_TCI_INNER], row, &hs[0].vlan_tci_inner, hstep, m)
@@ -231,12 +229,11 @@ cdef class ColumnBuffers:
                 PyBuffer_Release(&self.views[i])
 
 
-def decode_batch(Batch batch, list arrays, int depth, uint32_t valid_mask, int linktype,
-                 by_interface=None, Py_ssize_t first_row=0):
+def decode_batch(Batch batch, list arrays, int depth, uint32_t valid_mask,
+                 Py_ssize_t first_row=0):
     """Decode ``batch`` into ``arrays`` (a list indexed by column id: a
     writable 1-D buffer, or None) from row ``first_row`` on.
-    ``by_interface``: an int32 buffer giving the link type of each
-    interface number, for sources whose packets differ (files)."""
+    """
     cdef ColumnBuffers bufs = ColumnBuffers()
     cdef const int32_t[::1] table
     if len(arrays) != N_COLS:
@@ -246,11 +243,6 @@ def decode_batch(Batch batch, list arrays, int depth, uint32_t valid_mask, int l
     bufs.take(arrays, first_row + batch.count)
     bufs.cs.depth = depth
     bufs.cs.valid_mask = valid_mask
-    bufs.cs.linktype = linktype
-    if by_interface is not None and len(by_interface):
-        table = by_interface
-        bufs.cs.by_interface = &table[0]
-        bufs.cs.n_interfaces = <uint32_t>table.shape[0]
     with nogil:
         decode_descs(batch.descs, batch.count, first_row, &bufs.cs)
     return batch.count
@@ -376,8 +368,7 @@ cdef class ColumnPlan:
             self.struct_offsets[j] = self.struct_dtype.fields[name][1]
 
 
-def decode_new(Batch batch, ColumnPlan plan, int linktype, by_interface=None,
-               bint structured=False):
+def decode_new(Batch batch, ColumnPlan plan, bint structured=False):
     """Decode ``batch`` into new columns: a dict of numpy arrays over one
     pooled block (or one structured array), in ``plan``'s order."""
     cdef column_set cs
@@ -392,11 +383,6 @@ def decode_new(Batch batch, ColumnPlan plan, int linktype, by_interface=None,
     memset(&cs, 0, sizeof(cs))
     cs.depth = plan.depth
     cs.valid_mask = plan.valid_mask
-    cs.linktype = linktype
-    if by_interface is not None and len(by_interface):
-        table = by_interface
-        cs.by_interface = &table[0]
-        cs.n_interfaces = <uint32_t>table.shape[0]
     if structured:
         arr = np.empty(n, dtype=plan.struct_dtype)
         base = <char *>cnp.PyArray_DATA(arr)

@@ -33,7 +33,7 @@ import json
 
 import numpy as np
 
-from pyxring.columns import VALID, _BY_NAME, decode, source_linktypes
+from pyxring.columns import VALID, _BY_NAME, decode
 from pyxring.columns import _decode
 from pyxring.errors import PyxringError
 
@@ -66,11 +66,14 @@ def _arrow_type(pa, name):
 
 
 def interfaces_of(source):
-    """The interface table written to the schema's metadata."""
-    linktype, per_interface = source_linktypes(source)
-    if per_interface is not None:
-        return [{"ifindex": i, "linktype": int(lt), "linktype_name": LINKTYPE_NAMES.get(int(lt))}
-                for i, lt in enumerate(per_interface)]
+    """The interface table written to the schema's metadata: a file's
+    interfaces (numbered as the packets' ``ifindex``), or the live one."""
+    if getattr(source, "interfaces", None):
+        return [{"ifindex": i, "name": itf.name, "description": itf.description,
+                 "linktype": itf.linktype, "linktype_name": LINKTYPE_NAMES.get(itf.linktype),
+                 "snaplen": itf.snaplen, "tsresol": itf.tsresol, "tsoffset": itf.tsoffset}
+                for i, itf in enumerate(source.interfaces)]
+    linktype = getattr(source, "linktype", 1)
     return [{"ifindex": getattr(source, "ifindex", None), "name": getattr(source, "name", None),
              "linktype": linktype, "linktype_name": LINKTYPE_NAMES.get(linktype),
              "snaplen": getattr(source, "snaplen", None),

@@ -27,6 +27,7 @@ ctypedef struct frame_meta:
     uint32_t wirelen
     uint32_t ifindex
     uint16_t queue
+    uint16_t linktype
 
 
 cdef class FrameSource(Source):
@@ -101,6 +102,12 @@ cdef class FrameSource(Source):
             self.meta[i].ts_ns = _at(ts, i, i * 1000)
             self.meta[i].ifindex = _at(ifs, i, 0)
             self.meta[i].queue = _at(qs, i, 0)
+            self.meta[i].linktype = linktype
+            if self.interface_linktypes is not None:
+                if self.meta[i].ifindex >= len(self.interface_linktypes):
+                    raise ConfigError(f"frame {i}: interface {self.meta[i].ifindex} has no "
+                                      f"link type ({len(self.interface_linktypes)} given)")
+                self.meta[i].linktype = self.interface_linktypes[self.meta[i].ifindex]
             off += len(f) + GUARD if guard_pages else _slot(len(f), False)
         self.n_frames = n
         self.pos = 0
@@ -131,6 +138,7 @@ cdef class FrameSource(Source):
                 d.vlan_tci = 0
                 d.vlan_tpid = 0
                 d.queue = m.queue
+                d.linktype = m.linktype
                 d.flags = PKT_TRUNCATED if m.caplen < m.wirelen else 0
         self.pos += n
         if self.pos >= self.n_frames:
