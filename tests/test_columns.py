@@ -115,6 +115,7 @@ def test_link_type_per_interface():
                               ifindex=[order.index(link) for link, _ in mixed],
                               interface_linktypes=[LINKS[k] for k in order])
     cols = decode_all(src)
+    assert cols["linktype"].tolist() == [LINKS[link] for link, _ in mixed]
     for i, (link, (name, data, wirelen)) in enumerate(mixed):
         exp = reference.expected(data, wirelen, LINKS[link])
         got = {f: decoded_value(cols, f, i) for f in reference.FIELDS}
@@ -153,6 +154,7 @@ def test_descriptor_fields_and_invalid_zeros():
     assert cols["ts_ns"].tolist() == [5, 2**63 + 7, 2**64 - 1]
     assert cols["caplen"].tolist() == [0, 1, 60] and cols["wirelen"].tolist() == [100, 1, 70]
     assert cols["ifindex"].tolist() == [3, 4, 5] and cols["queue"].tolist() == [0, 1, 65535]
+    assert cols["linktype"].tolist() == [1, 1, 1] and cols["epb_flags"].tolist() == [0, 0, 0]
     # an all-zero Ethernet frame has an 802.3 length of 0, so nothing is valid
     assert cols["valid"].tolist() == [0, 0, 0]
     for f in reference.FIELDS:

@@ -32,7 +32,8 @@ def test_values_nulls_and_frames_match_the_columns():
         cols = b.columns()
         rb = b.to_arrow()
     assert rb.num_rows == len(frames)
-    assert rb.schema.names == ["ts_ns", "ifindex", "caplen", "wirelen", "queue"] + \
+    assert rb.schema.names == ["ts_ns", "ifindex", "caplen", "wirelen", "queue", "linktype",
+                               "epb_flags"] + \
         [f for f in columns.FIELDS if f not in columns.DESCRIPTOR_FIELDS] + ["frame"]
     for name in columns.FIELDS:
         arr = rb.column(name)
@@ -64,8 +65,8 @@ def test_schema_metadata_names_interface_and_link_type():
     assert meta["pyxring.interface"] == "veth-test" and meta["pyxring.linktype"] == "1"
     (iface,) = json.loads(meta["pyxring.interfaces"])
     assert iface["linktype_name"] == "EN10MB" and iface["name"] == "veth-test"
-    assert rb.schema.names == ["ts_ns", "ifindex", "caplen", "wirelen", "queue", "src4", "dport",
-                               "frame"]
+    assert rb.schema.names == ["ts_ns", "ifindex", "caplen", "wirelen", "queue", "linktype",
+                               "epb_flags", "src4", "dport", "frame"]
     assert rb.schema.field("src4").nullable and not rb.schema.field("frame").nullable
 
 
@@ -110,3 +111,25 @@ def test_missing_pyarrow_is_one_clear_error():
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == ("ERR Arrow output needs pyarrow, which is not installed "
                                 "(pip install pyarrow)")
+
+
+def test_a_pcapng_of_two_link_types_with_flags(tmp_path):
+    """A file whose interfaces differ (Ethernet and raw IP) and whose
+    records carry epb_flags: one batch, each packet decoded by its own link
+    type, the flags and the interface table in the columns and the schema."""
+    import capfiles as cf
+    frame = cf.udp_frame(1)
+    raw_ip = frame[14:]
+    data = (cf.shb() + cf.idb(linktype=1, name=b"eth0") + cf.idb(linktype=101, name=b"tun0")
+            + cf.epb("<", 0, 1_000_000, frame, flags=1) + cf.epb("<", 1, 2_000_000, raw_ip, flags=2))
+    path = tmp_path / "two.pcapng"
+    path.write_bytes(data)
+    (rb,) = list(pyxring.read_columns(str(path), ["src4", "dport"], arrow=True))
+    assert rb.column("linktype").to_pylist() == [1, 101]
+    assert rb.column("epb_flags").to_pylist() == [1, 2]
+    assert rb.column("ifindex").to_pylist() == [0, 1]
+    assert rb.column("src4").to_pylist() == [0x0A090901] * 2
+    assert rb.column("dport").to_pylist() == [2000, 2000]
+    assert rb.column("frame").to_pylist() == [frame, raw_ip]
+    ifaces = json.loads(rb.schema.metadata[b"pyxring.interfaces"])
+    assert [(i["name"], i["linktype_name"]) for i in ifaces] == [("eth0", "EN10MB"), ("tun0", "RAW")]

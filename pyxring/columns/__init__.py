@@ -17,7 +17,8 @@ The ``valid`` column (always returned) has one bit per decoded field
 (``VALID[name]``) saying whether the packet really has that field: a field a
 packet lacks (truncated, a later fragment, not IP, another protocol) reads 0
 and its bit is clear, so a zero is never ambiguous.  The descriptor fields
-``ts_ns caplen wirelen ifindex queue`` are always there and have no bit.
+``ts_ns caplen wirelen ifindex queue linktype epb_flags`` are always there
+and have no bit.
 
 Fields (numpy dtype):
 
@@ -26,6 +27,8 @@ ts_ns           uint64  capture time, ns since the epoch (the descriptor's)
 caplen wirelen  uint32  captured and original length
 ifindex         uint32  interface (the kernel's ifindex; a file's interface number)
 queue           uint16  RX queue (AF_XDP; 0 where the backend doesn't know it)
+linktype        uint16  the packet's link type (LINKTYPE_*; a file's interface's)
+epb_flags       uint32  a pcapng record's epb_flags (direction, ...), else 0
 vlan_tci        uint16  outer 802.1Q/802.1ad tag's TCI (tags in the frame)
 vlan_tci_inner  uint16  second (QinQ) tag's TCI
 ethertype       uint16  EtherType of the network layer, after the tags (for raw-IP

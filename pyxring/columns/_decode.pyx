@@ -104,6 +104,8 @@ cdef void decode_descs(const pkt_desc *descs, Py_ssize_t n, Py_ssize_t first_row
         copy_column(&c[COL_WIRELEN], row, &d.wirelen, dstep, m)
         copy_column(&c[COL_IFINDEX], row, &d.ifindex, dstep, m)
         copy_column(&c[COL_QUEUE], row, &d.queue, dstep, m)
+        copy_column(&c[COL_LINKTYPE], row, &d.linktype, dstep, m)
+        copy_column(&c[COL_EPB_FLAGS], row, &d.epb_flags, dstep, m)
         memset(hs, 0, m * sizeof(headers))
         if cs.depth != DEPTH_NONE:
             for j in range(m):
@@ -166,6 +168,8 @@ COLUMNS = (
     ("wirelen", COL_WIRELEN, DEPTH_NONE, "u4"),
     ("ifindex", COL_IFINDEX, DEPTH_NONE, "u4"),
     ("queue", COL_QUEUE, DEPTH_NONE, "u2"),
+    ("linktype", COL_LINKTYPE, DEPTH_NONE, "u2"),
+    ("epb_flags", COL_EPB_FLAGS, DEPTH_NONE, "u4"),
     ("vlan_tci", COL_VLAN_TCI, DEPTH_LINK, "u2"),
     ("vlan_tci_inner", COL_VLAN_TCI_INNER, DEPTH_LINK, "u2"),
     ("ethertype", COL_ETHERTYPE, DEPTH_LINK, "u2"),

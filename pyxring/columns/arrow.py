@@ -7,7 +7,9 @@ meant to carry a capture losslessly, so that a file can go pcapng -> Arrow
 - ``ts_ns``: timestamp[ns, UTC] (the descriptor's nanoseconds; Arrow's int64
   reaches the year 2262);
 - ``ifindex`` uint32, ``caplen`` uint32, ``wirelen`` uint32 (the original
-  length: a snapshot length shows as caplen < wirelen), ``queue`` uint16;
+  length: a snapshot length shows as caplen < wirelen), ``queue`` uint16,
+  ``linktype`` uint16 (the packet's), ``epb_flags`` uint32 (a pcapng
+  record's flags word, 0 where there is none);
 - the decoded header fields of :mod:`pyxring.columns` with Arrow types
   (``src6``/``dst6``: fixed_size_binary(16)), null where the packet lacks
   the field (the ``valid`` bits become Arrow's validity bitmaps);
@@ -25,9 +27,9 @@ block options (``if_tsresol``, ``if_tsoffset``, name, description, filter,
 os) in its ``pyxring.interfaces`` entry and the section header's options in
 ``pyxring.section``, so the blocks are written back as they were; the
 timestamp in the interface's own units where ``ts_ns`` can't hold it
-exactly (resolutions finer than 1 ns, or binary ones); and, as nullable
-columns, the enhanced packet block's ``epb_flags`` (uint32) and comments
-(list of strings).
+exactly (resolutions finer than 1 ns, or binary ones: the descriptor's
+``ts_raw``); and the enhanced packet block's other options (comments,
+hashes, drop counts) as nullable columns.
 """
 import json
 
@@ -43,7 +45,7 @@ LINKTYPE_NAMES = {0: "NULL", 1: "EN10MB", 12: "RAW", 14: "RAW", 101: "RAW", 108:
                   113: "LINUX_SLL", 228: "IPV4", 229: "IPV6", 276: "LINUX_SLL2"}
 
 # descriptor fields first, then the decoded ones, then the frame
-_FRONT = ("ts_ns", "ifindex", "caplen", "wirelen", "queue")
+_FRONT = ("ts_ns", "ifindex", "caplen", "wirelen", "queue", "linktype", "epb_flags")
 
 
 def pyarrow():
@@ -100,8 +102,9 @@ def arrow_field_names(fields=None):
 def batch_to_arrow(batch, fields=None):
     """``batch`` as a ``pyarrow.RecordBatch``: ``fields`` (default all) as
     columns with nulls where a packet lacks the field, then ``frame``.  The
-    descriptor fields (``ts_ns ifindex caplen wirelen queue``) are always
-    included, so the record batch alone can be written back as a capture."""
+    descriptor fields (``ts_ns ifindex caplen wirelen queue linktype
+    epb_flags``) are always included, so the record batch alone can be
+    written back as a capture."""
     pa = pyarrow()
     names = arrow_field_names(fields)
     cols = decode(batch, names)
