@@ -77,6 +77,7 @@ bench: build xdp
 	$(PY) -m bench.duel $(DUEL_ARGS)
 	$(PY) -m bench.profile_sender
 	$(PY) -m bench.files $(FILES_ARGS)
+	$(PY) -m bench.columns $(COLUMNS_ARGS)
 
 clean:
 	rm -rf $(BUILD) pyxring/*.so pyxring/*/*.so pyxring/*.c pyxring/*/*.c *.egg-info

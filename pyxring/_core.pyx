@@ -106,6 +106,18 @@ cdef class Batch:
     def __repr__(self):
         return f"<Batch {self.count} packets{' released' if self.released else ''}>"
 
+    def columns(self, fields=None, *, structured=False):
+        """Header fields of every packet, decoded in C into numpy arrays:
+        see :func:`pyxring.columns.decode`."""
+        from pyxring.columns import decode
+        return decode(self, fields, structured=structured)
+
+    def to_arrow(self, fields=None):
+        """This batch as a ``pyarrow.RecordBatch`` (decoded columns and raw
+        frames): see :func:`pyxring.columns.to_arrow`."""
+        from pyxring.columns import to_arrow
+        return to_arrow(self, fields)
+
 
 @cython.freelist(512)
 cdef class Packet:
@@ -347,6 +359,29 @@ cdef class Source:
 
     def __exit__(self, *exc):
         self.close()
+
+    # asyncio: the ring's descriptors wait in the event loop (pyxring.aio)
+    def abatches(self):
+        """``async for batch in cap.abatches()``: see :mod:`pyxring.aio`."""
+        from pyxring.aio import abatches
+        return abatches(self)
+
+    def apackets(self):
+        """``async for pkt in cap.apackets()``: see :mod:`pyxring.aio`."""
+        from pyxring.aio import apackets
+        return apackets(self)
+
+    def __aiter__(self):
+        from pyxring.aio import apackets
+        return apackets(self)
+
+    def __aenter__(self):
+        from pyxring.aio import source_enter
+        return source_enter(self)
+
+    def __aexit__(self, *exc):
+        from pyxring.aio import source_exit
+        return source_exit(self, *exc)
 
 
 @cython.final

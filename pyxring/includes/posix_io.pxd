@@ -35,8 +35,10 @@ cdef extern from "<time.h>" nogil:
 cdef extern from "<sys/mman.h>" nogil:
     void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)
     int munmap(void *addr, size_t length)
+    int mprotect(void *addr, size_t length, int prot)
     void *MAP_FAILED
     enum:
+        PROT_NONE
         PROT_READ
         PROT_WRITE
         MAP_SHARED

@@ -108,7 +108,7 @@ cdef class MyringSource(Source):
     cdef dict _released_early   # batch start -> end, released out of order
     cdef readonly str device
     cdef readonly int mode
-    cdef int wakeup_ms          # longest sleep before looking at the ring again
+    cdef readonly int wakeup_ms # longest sleep before looking at the ring again
     cdef Py_ssize_t max_batch
     # counters (records read by this consumer)
     cdef uint64_t matched       # packets that passed the filter into batches
