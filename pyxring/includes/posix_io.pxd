@@ -15,6 +15,9 @@ cdef extern from "<errno.h>" nogil:
         ENETDOWN
         ENOMEM
         EOPNOTSUPP
+        EBADF
+        ETIMEDOUT
+        EMSGSIZE
 
 cdef extern from "<unistd.h>" nogil:
     ssize_t write(int fd, const void *buf, size_t count)
