@@ -4,7 +4,7 @@
                           [--backend auto|tpacket|xdp|myring] [--format pcap|pcapng]
                           [--time-precision ns|us] [EXPRESSION ...]
     pyxring read FILE [-c COUNT] [EXPRESSION ...]
-    pyxring replay FILE IFACE [--rate PPS] [--loop N]
+    pyxring replay FILE [IFACE] [-x X | -p PPS | -M MBPS | -t] [-l N] [-L N] [--duration S]
     pyxring demo
 
 ``main(argv)`` returns the exit status, so tests can call it in-process.
@@ -58,7 +58,7 @@ def build_parser():
 
     r = sub.add_parser("read", help="print the packets of a pcap/pcapng file (like tcpdump -r)")
     read.add_arguments(r)
-    replay = _subcommand_module("pyxring.replay")
+    replay = _subcommand_module("pyxring.cli.replay")
     if replay is not None and hasattr(replay, "add_arguments"):
         rp = sub.add_parser("replay", help="send the packets of a pcap/pcapng file out of an interface")
         replay.add_arguments(rp)
@@ -124,7 +124,7 @@ def main(argv=None):
         if args.command == "read":
             return read.run(args)
         if args.command == "replay":
-            return importlib.import_module("pyxring.replay").run(args)
+            return importlib.import_module("pyxring.cli.replay").run(args)
         raise UsageError(f"pyxring: unknown command {args.command!r}")
     except UsageError as exc:
         print(str(exc), file=sys.stderr)
