@@ -27,6 +27,7 @@ time: ``median_ns``, ``p99_ns``, ``max_ns``, ``mean_ns``; None at top speed),
 "interrupted": Ctrl-C ends a run early and still returns), ``interface_dropped``
 (frames an interface counted as dropped on transmit during the run).
 """
+import itertools
 import math
 import os
 import resource
@@ -39,7 +40,6 @@ __all__ = ["replay", "Replayer", "UnsupportedFile", "parse_iface_map", "BACKENDS
 CHUNK = 1024                        # frames read ahead and handed to the send loop at once
 CACHE_LIMIT = 256 * 1024 * 1024     # looping over a file this small reads it once
 LINKTYPE_ETHERNET = 1
-TS_LIMIT = 1 << 61                  # timestamps further apart than this (73 years) are clipped
 
 
 class UnsupportedFile(PyxringError):
@@ -205,40 +205,22 @@ class Replayer:
 
     def _chunks(self, records, first, cache):
         from pyxring.replay._pacer import Chunk
-        lane_of = self._lane_of_interface
-        chunk = Chunk(CHUNK)
-        ts0 = None
-        damage = None
-        rec = first
-        while rec is not None:
-            lane = lane_of.get(rec.interface_id)
-            if lane is None:
-                lane = self._lane_for(rec)
-            ts = rec.ts_ns
-            if ts0 is None:
-                ts0 = ts
-            t = ts - ts0
-            if not -TS_LIMIT <= t <= TS_LIMIT:
-                t = TS_LIMIT if t > 0 else -TS_LIMIT
-            data = rec.data
-            if type(data) is not bytes:
-                data = bytes(data)      # held past the reader's next step: a copy of our own
-            if chunk.add(data, t, lane):
+        if first is None:
+            return
+        records = itertools.chain((first,), records)
+        more = True
+        while more:
+            chunk = Chunk(CHUNK)
+            try:
+                more = chunk.fill(records, self._lane_of_interface, self._lane_for, first.ts_ns)
+            except PyxringError:
+                if len(chunk):
+                    yield chunk         # what came before the damage is sent first
+                raise
+            if len(chunk):
                 if cache is not None:
                     cache.append(chunk)
                 yield chunk
-                chunk = Chunk(CHUNK)
-            try:
-                rec = next(records, None)
-            except PyxringError as exc:
-                damage = exc            # what came before the damage is sent first
-                break
-        if len(chunk):
-            if cache is not None:
-                cache.append(chunk)
-            yield chunk
-        if damage is not None:
-            raise damage
 
     def _lane_for(self, rec):
         iid = rec.interface_id

@@ -43,6 +43,7 @@ from libc.math cimport isfinite
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pycapsule cimport PyCapsule_GetPointer
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 
 from pyxring.includes.posix_io cimport EINTR, ETIMEDOUT, timespec, CLOCK_MONOTONIC, now_monotonic_ns
 from pyxring.includes.tx_port cimport tx_port, TX_PORT_CAPSULE
@@ -101,6 +102,7 @@ cdef int64_t MARGIN_MAX_NS = 500000              # never spin longer than this
 cdef int64_t WAKE_GUESS_NS = 50000               # how late a sleep wakes, until measured
 cdef int64_t ROOM_TIMEOUT_NS = 5000000000        # a ring that takes nothing for this long is an error
 cdef int64_t FAR_FUTURE = (<int64_t>1) << 62
+cdef int64_t TS_LIMIT = (<int64_t>1) << 61      # file timestamps further apart are clipped (73 years)
 # with --duration, a frame due before the end that is still this late after
 # it is not sent: an overloaded run stops soon after the end, yet on a
 # machine that keeps up exactly the frames due before the end go out
@@ -148,6 +150,33 @@ cdef class Chunk:
         self.lanes[self.count] = <uint16_t>lane
         self.count += 1
         return self.count == self.capacity
+
+    def fill(self, records, dict lane_of, lane_for, ts0):
+        """Add records (``.data``, ``.ts_ns``, ``.interface_id``) from the
+        iterator ``records`` until the chunk is full; returns False once the
+        iterator is exhausted.  ``lane_of`` maps interface ids to lanes;
+        ``lane_for(rec)`` gives (and may refuse) the lane of an interface
+        not in it yet.  Timestamps count from ``ts0``, clipped to 2**61 ns.
+        A reader error propagates; the records before it stay in the chunk."""
+        cdef object rec, lane, data, rel
+        cdef long long t
+        cdef int overflow
+        while self.count < self.capacity:
+            rec = next(records, None)
+            if rec is None:
+                return False
+            lane = lane_of.get(rec.interface_id)
+            if lane is None:
+                lane = lane_for(rec)
+            rel = rec.ts_ns - ts0
+            t = PyLong_AsLongLongAndOverflow(rel, &overflow)
+            if overflow or t > TS_LIMIT or t < -TS_LIMIT:
+                t = TS_LIMIT if rel > 0 else -TS_LIMIT
+            data = rec.data
+            if type(data) is not bytes:
+                data = bytes(data)      # held past the reader's next step: a copy of our own
+            self.add(data, t, lane)
+        return True
 
     def __len__(self):
         return self.count
