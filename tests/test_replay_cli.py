@@ -233,3 +233,27 @@ def test_time_to_wait_is_bounded(lab, small_file, capsys):
         status, err = run_cli(["replay", str(slow), lab.if_a, "--duration", "0.5"], capsys)
     assert status == 0 and 0.5 <= time.monotonic() - t0 < 5
     assert END_LINE.match(one_line(err)).group(1) == "1"
+
+
+@pytest.mark.parametrize("backend", ["xdp", "tpacket"])
+@pytest.mark.parametrize("action,what", [(["set", "down"], "went down"), (["del"], "disappeared")])
+def test_interface_lost_mid_replay(lab, tmp_path, backend, action, what):
+    """The end line for what was sent, then the reason, exit 1."""
+    path = tmp_path / "long.pcap"
+    write_file(path, lab.udp_frames(2000, size=100), gaps_ns=1_000_000)
+    with FarSide(lab) as far:
+        proc = lab.popen("a", pyxring_cmd("replay", str(path), lab.if_a, "--backend", backend),
+                         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert len(far.collect(100, timeout=20, settle=0)) >= 100
+            lab.run_a(["ip", "link", *action[:1], lab.if_a, *action[1:]])
+            _out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    err = err.decode()
+    lines = [ln for ln in err.strip().splitlines() if "refused or did not complete" not in ln]
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    assert len(lines) == 2 and END_LINE.match(lines[0]), err
+    assert lines[1] == f"pyxring: sending on {lab.if_a}: the interface {what}"

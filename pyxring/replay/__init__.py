@@ -31,6 +31,7 @@ import itertools
 import math
 import os
 import resource
+import time
 
 from pyxring.errors import ConfigError, PyxringError
 from pyxring.replay.senders import BACKENDS, Destination
@@ -248,11 +249,27 @@ class Replayer:
         if -rc == errno.ETIMEDOUT:
             raise PyxringError(f"sending on {iface}: the interface stopped taking frames "
                                f"(nothing sent for 5 s)")
-        if -rc in (errno.ENXIO, errno.ENODEV):
-            raise PyxringError(f"sending on {iface}: the interface disappeared")
-        if -rc == errno.ENETDOWN:
-            raise PyxringError(f"sending on {iface}: the interface went down")
+        if -rc in (errno.ENXIO, errno.ENODEV, errno.ENETDOWN):
+            what = "went down" if self._still_there(iface) else "disappeared"
+            raise PyxringError(f"sending on {iface}: the interface {what}")
         raise_errno(-rc, f"sending on {iface}")
+
+    def _still_there(self, iface, wait=0.5):
+        """After ENETDOWN: removing an interface takes it down first and
+        unlists it a moment later, so it counts as gone if it goes within
+        ``wait`` seconds."""
+        import socket
+        ifindex = self.destinations[iface].ifindex if iface in self.destinations else None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                if socket.if_nametoindex(iface) != ifindex:
+                    return False
+            except OSError:
+                return False
+            if time.monotonic() > deadline:
+                return True
+            time.sleep(0.01)
 
     def _file_size(self):
         try:
