@@ -297,3 +297,36 @@ def test_same_frames_as_tcpreplay(lab, tmp_path, tcpreplay_args, options):
     assert theirs == expect
     assert ours == expect
     assert res["too_big"] == 1
+
+
+def test_a_stall_moves_the_file_schedule_instead_of_a_burst(lab, tmp_path):
+    """The sender is stopped for 0.2 s mid-file: with the file's timing the
+    frames after the stall keep their 10 ms gaps (no catch-up burst), and
+    the end line says by how much the schedule moved."""
+    import os
+    import re
+    import signal
+    from conftest import ROOT, pyxring_cmd
+    frames = lab.udp_frames(60, size=100)
+    path = tmp_path / "steady.pcap"
+    write_file(path, frames, gaps_ns=10_000_000)
+    with FarSide(lab) as far:
+        proc = lab.popen("a", pyxring_cmd("replay", str(path), lab.if_a), cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            got = far.collect(20, timeout=20, settle=0)
+            os.kill(proc.pid, signal.SIGSTOP)
+            time.sleep(0.2)
+            os.kill(proc.pid, signal.SIGCONT)
+            got += far.collect(60 - len(got))
+            _out, err = proc.communicate(timeout=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 0 and [d for _t, d in got] == frames, err
+    g = gaps([t for t, _d in got])
+    assert min(g) > 5_000_000, " ".join(str(x // 1000) for x in g)   # no burst after the stall
+    assert max(g) > 150_000_000                        # the stall itself
+    moved = re.search(r"schedule moved ([\d.]+) ms", err.decode())
+    assert moved and float(moved.group(1)) > 150, err

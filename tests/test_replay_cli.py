@@ -16,7 +16,7 @@ from replay_lab import FarSide, lab, write_file  # noqa: F401
 
 END_LINE = re.compile(r"^(\d+) packets sent \((\d+) bytes\), (\d+) failed, \d+\.\d{3} s, "
                       r"[\d.]+ pps, [\d.]+ Mbps, (timing error median (<1 us|\d+ us|\d+ ms), "
-                      r"p99 \S+ \S+, max \S+ \S+|top speed) \((.+)\)$")
+                      r"p99 \S+ \S+, max \S+ \S+|top speed)(, schedule moved [\d.]+ ms)? \((.+)\)$")
 
 
 def run_cli(argv, capsys):
@@ -50,7 +50,7 @@ def test_the_end_line(lab, small_file, capsys, backend):
     m = END_LINE.match(one_line(err))
     assert m, err
     assert (m.group(1), m.group(2), m.group(3)) == ("20", str(20 * 82), "0")
-    assert m.group(6) == f"{backend} on {lab.if_a}"
+    assert m.group(7) == f"{backend} on {lab.if_a}"
     with lab.enter_a():
         status, err = run_cli(["replay", str(small_file), "-i", lab.if_a, "-t", "-l", "2"], capsys)
     m = END_LINE.match(one_line(err))

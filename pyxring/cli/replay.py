@@ -95,6 +95,8 @@ def end_line(res):
                  f"max {_us(t['max_ns'])}")
     elif res["mode"] == "top":
         line += ", top speed"
+    if res["slips"]:
+        line += f", schedule moved {res['slipped'] * 1e3:.1f} ms"
     return line + f" ({where})"
 
 

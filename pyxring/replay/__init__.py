@@ -324,6 +324,7 @@ class Replayer:
             "cpu_seconds": (cpu.ru_utime - self._cpu_before.ru_utime)
                            + (cpu.ru_stime - self._cpu_before.ru_stime),
             "spin_seconds": st["spin_seconds"], "sleeps": st["sleeps"],
+            "slipped": st["slipped_seconds"], "slips": st["slips"],
         }
         if rc < 0:
             self._ring_error(rc)

@@ -12,9 +12,13 @@ Schedule (tcpreplay's meanings, all relative to the first frame, sent at once):
   passed between the first frame and frame k, divided by x.  File time only
   moves forward (a timestamp earlier than one already seen adds nothing, so
   such a frame goes at once), and a new loop continues where the last ended.
+  A frame found more than SLIP_NS late (the process was preempted, say)
+  moves the rest of the schedule by as much: the file's gaps are what is
+  replayed, and catching up would send a burst the file never had.
 - ``pps``: frame k is due at k / pps.
 - ``mbps``: frame k is due when the frames before it have had their time on
   a line of that speed (their captured lengths, in bits, over the rate).
+  At a rate, late frames catch up (as in tcpreplay): the rate is the point.
 - top speed: nothing is due; frames go in batches as fast as rings take them.
 Frames that can't be sent (shorter than an Ethernet header, longer than the
 interface's MTU allows) are counted and take no place in the schedule.
@@ -109,6 +113,7 @@ cdef int64_t TS_LIMIT = (<int64_t>1) << 61      # file timestamps further apart 
 # it is not sent: an overloaded run stops soon after the end, yet on a
 # machine that keeps up exactly the frames due before the end go out
 cdef int64_t LATE_GRACE_NS = 1000000000
+cdef int64_t SLIP_NS = 1000000                   # file timing: later than this moves the schedule
 
 MODES = {"file": TIMING_FILE, "pps": TIMING_PPS, "mbps": TIMING_MBPS, "top": TIMING_TOP}
 STATUS = {ST_DONE: "done", ST_LIMIT: "limit", ST_DURATION: "duration"}
@@ -235,6 +240,7 @@ cdef class Pacer:
     cdef uint64_t limit
     cdef int64_t duration_ns
     cdef int64_t start_ns, end_ns, finish_ns
+    cdef int64_t began_ns               # the clock's start (start_ns moves with slips)
     cdef bint started, finished
     # the frame being sent survives a return to Python
     cdef bint cur_ready
@@ -254,7 +260,8 @@ cdef class Pacer:
     cdef int64_t wake_late[WAKE_WINDOW]  # how late the last sleeps woke (a ring)
     cdef int wake_next
     cdef int64_t margin_ns               # sleep until this long before a deadline
-    cdef readonly uint64_t sleeps
+    cdef readonly uint64_t sleeps, slips
+    cdef readonly int64_t slipped_ns
     cdef readonly int64_t spin_ns
     cdef unsigned long saved_slack
     cdef bint slack_set
@@ -314,7 +321,7 @@ cdef class Pacer:
         # the default 50 µs slack would make every sleep wake that much late
         self.slack_set = prctl(PR_SET_TIMERSLACK, 1, 0, 0, 0) == 0
         self.started = True
-        self.start_ns = <int64_t>now_monotonic_ns()
+        self.start_ns = self.began_ns = <int64_t>now_monotonic_ns()
         self.end_ns = self.start_ns + self.duration_ns if self.duration_ns else 0
 
     def new_loop(self):
@@ -413,6 +420,12 @@ cdef class Pacer:
                     if rc != 0:
                         c.pos = i
                         return rc
+                    now = <int64_t>now_monotonic_ns()      # a wait can end late too
+                if self.mode == TIMING_FILE and now - self.cur_due > SLIP_NS:
+                    # this frame is late (counted so); the ones after keep their gaps to it
+                    self.start_ns += now - self.cur_due
+                    self.slipped_ns += now - self.cur_due
+                    self.slips += 1
             rc = lane.port.put(lane.port.ctx, data, length)
             if rc == 0:
                 rc = self._put_when_room(self.cur_lane, data, length)
@@ -615,7 +628,7 @@ cdef class Pacer:
         """Counters, elapsed time and the timing error (ns; None at top speed
         or with nothing sent)."""
         cdef int64_t end = self.finish_ns if self.finished else <int64_t>now_monotonic_ns()
-        elapsed = (end - self.start_ns) / 1e9 if self.started else 0.0
+        elapsed = (end - self.began_ns) / 1e9 if self.started else 0.0
         timing = None
         if self.late_count:
             timing = {"median_ns": self._percentile(0.5), "p99_ns": self._percentile(0.99),
@@ -629,6 +642,7 @@ cdef class Pacer:
                 "first_too_big_lane": self.first_too_big_lane if self.first_too_big else None,
                 "elapsed": elapsed, "timing": timing, "pushes": self.pushes,
                 "sleeps": self.sleeps, "spin_seconds": self.spin_ns / 1e9,
+                "slipped_seconds": self.slipped_ns / 1e9, "slips": self.slips,
                 "wake_margin_ns": self.margin_ns}
 
     def __dealloc__(self):
