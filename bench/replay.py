@@ -49,6 +49,7 @@ POINTS = {"10k": {"gap_ns": 100_000, "top": False},
 FRAMES = {"10k": 30_000, "100k": 300_000, "top": 300_000}
 QUICK_FRAMES = {"10k": 5_000, "100k": 50_000, "top": 50_000}
 SUSTAINED = 0.01                   # within 1 % of the file's rate, nothing lost
+CAPTURE_SETTLE_S = 1.5
 
 
 class Tool:
@@ -158,7 +159,9 @@ def one_run(tool, lab, path, point, count, tmpdir, startup=0.0):
         r["sender_cpu_s"] = round(cpu, 4)
         r["sender_cpu_us_per_pkt"] = round(max(cpu - startup, 0.0) / count * 1e6, 3)
         r["tool_says"] = text.strip().splitlines()[-1:] if text.strip() else []
-        time.sleep(0.5)
+        # tcpdump's ring retires a partly filled block after its 1 s timeout:
+        # stopped sooner, it would never see the last frames
+        time.sleep(CAPTURE_SETTLE_S)
     finally:
         dump.stop(signal.SIGINT)
     m = re.search(r"(\d+) packets dropped by kernel", dump.text)
