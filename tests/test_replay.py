@@ -283,7 +283,9 @@ def test_same_frames_as_tcpreplay(lab, tmp_path, tcpreplay_args, options):
     from pyxring.replay import replay
     frames = corpus() + [lab.udp_frames(1, size=1600)[0]]
     path = tmp_path / "corpus.pcap"
-    write_file(path, frames, gaps_ns=20_000)
+    # every 7th record captured short of its length: both send the captured bytes
+    write_file(path, frames, gaps_ns=20_000,
+               wirelens=[len(f) + (100 if i % 7 == 0 else 0) for i, f in enumerate(frames)])
     sent = [f for _ in range(options.get("loop", 1)) for f in frames if len(f) <= 1514]
     expect = [f for f in sent[:options.get("limit", len(sent))] if kernel_keeps(f)]
     with FarSide(lab) as far:

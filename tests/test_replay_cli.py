@@ -8,6 +8,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import warnings
 
 import pytest
 
@@ -160,7 +161,8 @@ def test_fallback_notice_when_the_queue_is_taken(lab, tmp_path):
     frames = lab.udp_frames(30, size=120)
     path = tmp_path / "in.pcap"
     write_file(path, frames)
-    with lab.enter_a():
+    with lab.enter_a(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", X.XdpWarning)     # about VLAN offload: not this test's
         holder = X.open(lab.if_a, xdp_mode="generic")
     notices = []
     try:
@@ -257,3 +259,13 @@ def test_interface_lost_mid_replay(lab, tmp_path, backend, action, what):
     assert proc.returncode == 1 and "Traceback" not in err, err
     assert len(lines) == 2 and END_LINE.match(lines[0]), err
     assert lines[1] == f"pyxring: sending on {lab.if_a}: the interface {what}"
+
+
+def test_standard_input_is_read_once_for_all_loops(lab, small_file):
+    with FarSide(lab) as far:
+        with open(small_file, "rb") as f:
+            proc = lab.run_a(pyxring_cmd("replay", "-", lab.if_a, "-l", "3", "-t"), stdin=f,
+                             check=False, cwd=ROOT)
+        assert len(far.collect(60)) == 60
+    err = proc.stderr.decode()
+    assert proc.returncode == 0 and END_LINE.match(one_line(err)).group(1) == "60", err
