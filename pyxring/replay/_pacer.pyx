@@ -44,7 +44,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 from libc.math cimport isfinite
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cpython.long cimport PyLong_AsLongLongAndOverflow
@@ -128,9 +128,13 @@ ctypedef struct lane_t:
 
 
 cdef class Chunk:
-    """Up to ``capacity`` frames: bytes-like data (held, not copied), the
-    file timestamp in ns (any origin: only differences count) and a lane."""
-    cdef Py_buffer *views
+    """Up to ``capacity`` frames: their bytes (held; a frame that isn't a
+    ``bytes`` object is copied into one, so nothing here depends on how
+    long a reader's buffers live), the file timestamp in ns (any origin:
+    only differences count) and a lane."""
+    cdef list frames               # the bytes objects the pointers point into
+    cdef const uint8_t **data
+    cdef uint32_t *lens
     cdef int64_t *ts
     cdef uint16_t *lanes
     cdef readonly Py_ssize_t capacity, count
@@ -139,12 +143,14 @@ cdef class Chunk:
     def __cinit__(self, Py_ssize_t capacity=1024):
         if capacity < 1:
             raise ValueError("a chunk holds at least one frame")
-        self.views = <Py_buffer *>malloc(capacity * sizeof(Py_buffer))
+        self.data = <const uint8_t **>malloc(capacity * sizeof(uint8_t *))
+        self.lens = <uint32_t *>malloc(capacity * sizeof(uint32_t))
         self.ts = <int64_t *>malloc(capacity * sizeof(int64_t))
         self.lanes = <uint16_t *>malloc(capacity * sizeof(uint16_t))
-        if self.views == NULL or self.ts == NULL or self.lanes == NULL:
+        if self.data == NULL or self.lens == NULL or self.ts == NULL or self.lanes == NULL:
             raise MemoryError()
         self.capacity = capacity
+        self.frames = []
 
     def add(self, data, int64_t ts_ns, int lane):
         """Append one frame; returns True when the chunk is full."""
@@ -152,7 +158,13 @@ cdef class Chunk:
             raise ValueError("chunk is full")
         if not 0 <= lane < MAX_LANES:
             raise ValueError(f"lane {lane} out of range")
-        PyObject_GetBuffer(data, &self.views[self.count], PyBUF_SIMPLE)
+        if type(data) is not bytes:
+            data = bytes(data)
+        if PyBytes_GET_SIZE(data) > 0xFFFFFFFF:
+            raise ValueError("a frame of 4 GiB or more")
+        self.frames.append(data)
+        self.data[self.count] = <const uint8_t *>PyBytes_AS_STRING(data)
+        self.lens[self.count] = <uint32_t>PyBytes_GET_SIZE(data)
         self.ts[self.count] = ts_ns
         self.lanes[self.count] = <uint16_t>lane
         self.count += 1
@@ -165,7 +177,7 @@ cdef class Chunk:
         ``lane_for(rec)`` gives (and may refuse) the lane of an interface
         not in it yet.  Timestamps count from ``ts0``, clipped to 2**61 ns.
         A reader error propagates; the records before it stay in the chunk."""
-        cdef object rec, lane, data, rel
+        cdef object rec, lane, rel
         cdef long long t
         cdef int overflow
         while self.count < self.capacity:
@@ -179,21 +191,15 @@ cdef class Chunk:
             t = PyLong_AsLongLongAndOverflow(rel, &overflow)
             if overflow or t > TS_LIMIT or t < -TS_LIMIT:
                 t = TS_LIMIT if rel > 0 else -TS_LIMIT
-            data = rec.data
-            if type(data) is not bytes:
-                data = bytes(data)      # held past the reader's next step: a copy of our own
-            self.add(data, t, lane)
+            self.add(rec.data, t, lane)
         return True
 
     def __len__(self):
         return self.count
 
     def __dealloc__(self):
-        cdef Py_ssize_t i
-        if self.views != NULL:
-            for i in range(self.count):
-                PyBuffer_Release(&self.views[i])
-        free(self.views)
+        free(self.data)
+        free(self.lens)
         free(self.ts)
         free(self.lanes)
 
@@ -382,16 +388,17 @@ cdef class Pacer:
             if not self.cur_ready and not self._prepare(c, i):
                 i += 1
                 continue
-            data = <const uint8_t *>c.views[i].buf
-            length = <uint32_t>c.views[i].len
+            data = c.data[i]
+            length = c.lens[i]
             if self.end_ns:
                 if self.mode == TIMING_TOP:
                     if <int64_t>now_monotonic_ns() >= self.end_ns:
                         c.pos = i
                         return self._stop(ST_DURATION)
-                elif (self.cur_due >= self.end_ns
+                elif (self.cur_due - self.slipped_ns >= self.end_ns
                       or <int64_t>now_monotonic_ns() >= self.end_ns + LATE_GRACE_NS):
-                    # nothing else is due within --duration: the run ends at its end
+                    # nothing else is due within --duration: the run ends at its end.
+                    # Due as first scheduled: a slip moves frames, not which are sent
                     c.pos = i
                     rc = self._push_all()
                     if rc < 0:
@@ -457,8 +464,8 @@ cdef class Pacer:
     cdef bint _prepare(self, Chunk c, Py_ssize_t i) noexcept nogil:
         """Decide frame ``i``'s lane and due time; False: it can't be sent
         (counted), skip it."""
-        cdef const uint8_t *data = <const uint8_t *>c.views[i].buf
-        cdef uint32_t length = <uint32_t>c.views[i].len
+        cdef const uint8_t *data = c.data[i]
+        cdef uint32_t length = c.lens[i]
         cdef int lane = c.lanes[i]
         cdef uint32_t allowed
         cdef int64_t rel
