@@ -21,7 +21,7 @@ from cpython.pycapsule cimport PyCapsule_New
 from pyxring.includes.posix_io cimport (
     errno, EINTR, EAGAIN, ENOBUFS, EBADF, ETIMEDOUT, socket, bind, setsockopt, sendto, sockaddr, close, mmap, munmap,
     MAP_FAILED, PROT_READ, PROT_WRITE, MAP_SHARED, poll, pollfd, POLLOUT, AF_PACKET, SOCK_RAW,
-    SOCK_CLOEXEC, MSG_DONTWAIT)
+    SOCK_CLOEXEC, MSG_DONTWAIT, now_monotonic_ns)
 from pyxring.includes.if_packet cimport (
     sockaddr_ll, if_nametoindex, SOL_PACKET, PACKET_VERSION, TPACKET_ALIGN)
 from pyxring.includes.atomics cimport load_acquire_u32, store_release_u32
@@ -208,14 +208,17 @@ cdef class TPacketTx:
             raise_errno(-rc, f"sending on {self.name}")
         return 0
 
-    cdef int _wait_slot(self, tpacket2_hdr *h) except -1:
+    cdef int _wait_slot(self, tpacket2_hdr *h, uint64_t deadline=0) except -1:
         """Wait until the kernel has finished with frame ``h`` (sent it, or
-        refused it: whoever reuses or frees the slot counts a refusal)."""
+        refused it: whoever reuses or frees the slot counts a refusal);
+        returns 1 if ``deadline`` (monotonic ns, 0: none) came first."""
         cdef uint32_t st
         while True:
             st = load_acquire_u32(&h.tp_status)   # acquire: as in _put
             if st == TP_STATUS_AVAILABLE or st & TP_STATUS_WRONG_FORMAT:
                 return 0
+            if deadline and now_monotonic_ns() > deadline:
+                return 1
             self._check(self._push())
             with nogil:
                 self._wait_room(10)
@@ -245,20 +248,24 @@ cdef class TPacketTx:
         self._check(self._push())
         return n
 
-    def flush(self):
-        """Send what is queued and wait for every frame to be done; returns
-        the frames the kernel refused (TP_STATUS_WRONG_FORMAT) so far."""
-        cdef uint32_t i
+    def flush(self, int timeout_ms=5000):
+        """Send what is queued and wait (up to ``timeout_ms``) for every
+        frame to be done; returns the frames the kernel refused
+        (TP_STATUS_WRONG_FORMAT) so far, plus those still not done."""
+        cdef uint32_t i, stuck = 0
+        cdef uint64_t deadline = now_monotonic_ns() + <uint64_t>timeout_ms * 1000000ULL
         if self.ring == NULL:
             return self.wrong_format
         self._check(self._push())
         for i in range(self.frame_count):
-            self._wait_slot(self.slot(i))
+            if self._wait_slot(self.slot(i), deadline):
+                stuck += 1
+                continue
             # count a refused frame once, then make its slot free again
             if load_acquire_u32(&self.slot(i).tp_status) & TP_STATUS_WRONG_FORMAT:
                 self.wrong_format += 1
                 store_release_u32(&self.slot(i).tp_status, TP_STATUS_AVAILABLE)
-        return self.wrong_format
+        return self.wrong_format + stuck
 
     def close(self):
         if self.ring != NULL:
