@@ -12,9 +12,11 @@ Schedule (tcpreplay's meanings, all relative to the first frame, sent at once):
   passed between the first frame and frame k, divided by x.  File time only
   moves forward (a timestamp earlier than one already seen adds nothing, so
   such a frame goes at once), and a new loop continues where the last ended.
-  A frame found more than SLIP_NS late (the process was preempted, say)
-  moves the rest of the schedule by as much: the file's gaps are what is
-  replayed, and catching up would send a burst the file never had.
+  A stall (a frame found more than SLIP_NS late right after one on time:
+  the process was preempted, say) moves the rest of the schedule by as
+  much: the file's gaps are what is replayed, and catching up would send a
+  burst the file never had.  Lateness that grows frame by frame is the
+  rings' pace, not a stall: those frames catch up, in batches.
 - ``pps``: frame k is due at k / pps.
 - ``mbps``: frame k is due when the frames before it have had their time on
   a line of that speed (their captured lengths, in bits, over the rate).
@@ -104,7 +106,7 @@ cdef enum run_status:
 
 cdef int64_t SLEEP_SLICE_NS = 100000000          # the longest sleep between signal checks
 cdef int64_t SPIN_MIN_NS = 5000                  # always spin at least this long
-cdef int64_t MARGIN_MAX_NS = 500000              # never spin longer than this
+cdef int64_t MARGIN_MAX_NS = 250000              # never spin longer than this (a loaded machine wakes late anyway)
 cdef int64_t WAKE_GUESS_NS = 50000               # how late a sleep wakes, until measured
 cdef int64_t ROOM_TIMEOUT_NS = 5000000000        # a ring that takes nothing for this long is an error
 cdef int64_t FAR_FUTURE = (<int64_t>1) << 62
@@ -268,6 +270,7 @@ cdef class Pacer:
     cdef int64_t margin_ns               # sleep until this long before a deadline
     cdef readonly uint64_t sleeps, slips
     cdef readonly int64_t slipped_ns
+    cdef int64_t prev_late              # how late the last frame was when put
     cdef readonly int64_t spin_ns
     cdef unsigned long saved_slack
     cdef bint slack_set
@@ -380,7 +383,7 @@ cdef class Pacer:
         cdef const uint8_t *data
         cdef uint32_t length
         cdef int rc, g
-        cdef int64_t now
+        cdef int64_t now, late
         while i < c.count:
             if self.limit and self.sent >= self.limit:
                 c.pos = i
@@ -428,11 +431,15 @@ cdef class Pacer:
                         c.pos = i
                         return rc
                     now = <int64_t>now_monotonic_ns()      # a wait can end late too
-                if self.mode == TIMING_FILE and now - self.cur_due > SLIP_NS:
-                    # this frame is late (counted so); the ones after keep their gaps to it
-                    self.start_ns += now - self.cur_due
-                    self.slipped_ns += now - self.cur_due
+                late = now - self.cur_due
+                if self.mode == TIMING_FILE and late > SLIP_NS and self.prev_late <= SLIP_NS // 2:
+                    # a stall (the frame before was on time): this frame is late
+                    # (and counted so), the ones after keep their gaps to it
+                    self.start_ns += late
+                    self.slipped_ns += late
                     self.slips += 1
+                    late = 0
+                self.prev_late = late
             rc = lane.port.put(lane.port.ctx, data, length)
             if rc == 0:
                 rc = self._put_when_room(self.cur_lane, data, length)
