@@ -160,6 +160,22 @@ def test_file_time_only_moves_forward_and_loops_continue(lab, tmp_path):
     assert res["loops"] == 2 and res["sent"] == 8
 
 
+def test_a_file_faster_than_the_rings_catches_up_instead_of_slipping(lab, tmp_path):
+    """Frames 0.1 µs apart: each is later than the last (the rings' pace, not
+    a stall), so they go in batches and the schedule does not keep moving."""
+    from pyxring.replay import replay
+    frames = lab.udp_frames(20000, size=64)
+    path = tmp_path / "dense.pcap"
+    write_file(path, frames, gaps_ns=100)           # 10M pps: no veth keeps that pace
+    with FarSide(lab) as far:
+        with lab.enter_a():
+            res = replay(str(path), lab.if_a, topspeed=False)
+        got = far.collect(len(frames), timeout=30)
+    assert [d for _t, d in got] == frames
+    assert res["slips"] <= 3, res
+    assert res["timing"]["max_ns"] > 1_000_000          # it was late, and caught up
+
+
 # --- exact counts ------------------------------------------------------------
 
 @pytest.mark.parametrize("options,expect", [
