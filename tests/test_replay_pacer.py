@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from pyxring.replay import _pacer
+from pyxring.replay import _chunk, _pacer
 
 
 def test_histogram_buckets_are_exact_below_4_ms_and_0_4_percent_above():
@@ -36,14 +36,14 @@ def test_bad_settings_are_refused(kwargs, message):
 
 
 def test_chunks_hold_what_they_are_given():
-    c = _pacer.Chunk(2)
+    c = _chunk.Chunk(2)
     assert not c.add(b"\0" * 60, 0, 0)
     assert c.add(memoryview(b"\1" * 70), 5, 1)
     assert len(c) == 2
     with pytest.raises(ValueError, match="full"):
         c.add(b"", 0, 0)
     with pytest.raises(ValueError, match="lane"):
-        _pacer.Chunk(1).add(b"x" * 20, 0, 99)
+        _chunk.Chunk(1).add(b"x" * 20, 0, 99)
 
 
 def test_fill_takes_records_until_full_and_keeps_them_before_damage(tmp_path):
@@ -63,14 +63,14 @@ def test_fill_takes_records_until_full_and_keeps_them_before_damage(tmp_path):
     lanes = {}
     with open_reader(str(path)) as rd:
         records = iter(rd)
-        first, second = _pacer.Chunk(3), _pacer.Chunk(3)
+        first, second = _chunk.Chunk(3), _chunk.Chunk(3)
         assert first.fill(records, lanes, lane_for, 10**18) is True      # full, more to come
         assert second.fill(records, lanes, lane_for, 10**18) is False    # the file ended
     assert (len(first), len(second)) == (3, 2)
     assert asked == [0] * 5                    # lane_for decides; the caller caches in lanes
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(path.read_bytes()[:-10])
-    chunk = _pacer.Chunk(10)
+    chunk = _chunk.Chunk(10)
     with open_reader(str(cut)) as rd, pytest.raises(PyxringError, match="truncated"):
         chunk.fill(iter(rd), {0: 0}, lane_for, 10**18)
     assert len(chunk) == 4

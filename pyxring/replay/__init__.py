@@ -205,7 +205,7 @@ class Replayer:
                 return          # a pass that sends nothing would send nothing forever
 
     def _chunks(self, records, first, cache):
-        from pyxring.replay._pacer import Chunk
+        from pyxring.replay._chunk import Chunk
         if first is None:
             return
         records = itertools.chain((first,), records)

@@ -46,13 +46,12 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 from libc.math cimport isfinite
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from cpython.long cimport PyLong_AsLongLongAndOverflow
 
 from pyxring.includes.posix_io cimport EINTR, ETIMEDOUT, timespec, CLOCK_MONOTONIC, now_monotonic_ns
 from pyxring.includes.tx_port cimport tx_port, TX_PORT_CAPSULE
+from pyxring.replay._chunk cimport Chunk, MAX_LANES
 
 cdef extern from "<time.h>" nogil:
     int clock_nanosleep(int clk, int flags, const timespec *req, timespec *rem)
@@ -78,7 +77,6 @@ cdef extern from *:
     void cpu_relax "pyx_cpu_relax"() noexcept nogil
 
 cdef enum:
-    MAX_LANES = 64
     MAX_BATCH = 64
     ETH_HEADER = 14
     VLAN_TAG = 4
@@ -110,7 +108,6 @@ cdef int64_t MARGIN_MAX_NS = 250000              # never spin longer than this (
 cdef int64_t WAKE_GUESS_NS = 50000               # how late a sleep wakes, until measured
 cdef int64_t ROOM_TIMEOUT_NS = 5000000000        # a ring that takes nothing for this long is an error
 cdef int64_t FAR_FUTURE = (<int64_t>1) << 62
-cdef int64_t TS_LIMIT = (<int64_t>1) << 61      # file timestamps further apart are clipped (73 years)
 # with --duration, a frame due before the end that is still this late after
 # it is not sent: an overloaded run stops soon after the end, yet on a
 # machine that keeps up exactly the frames due before the end go out
@@ -127,83 +124,6 @@ ctypedef struct lane_t:
     uint32_t mtu_len    # longest untagged frame the interface sends: MTU + Ethernet header
     int group           # the interface: its lanes keep one order
     uint32_t queued     # frames put since the last push
-
-
-cdef class Chunk:
-    """Up to ``capacity`` frames: their bytes (held; a frame that isn't a
-    ``bytes`` object is copied into one, so nothing here depends on how
-    long a reader's buffers live), the file timestamp in ns (any origin:
-    only differences count) and a lane."""
-    cdef list frames               # the bytes objects the pointers point into
-    cdef const uint8_t **data
-    cdef uint32_t *lens
-    cdef int64_t *ts
-    cdef uint16_t *lanes
-    cdef readonly Py_ssize_t capacity, count
-    cdef Py_ssize_t pos          # next frame to send
-
-    def __cinit__(self, Py_ssize_t capacity=1024):
-        if capacity < 1:
-            raise ValueError("a chunk holds at least one frame")
-        self.data = <const uint8_t **>malloc(capacity * sizeof(uint8_t *))
-        self.lens = <uint32_t *>malloc(capacity * sizeof(uint32_t))
-        self.ts = <int64_t *>malloc(capacity * sizeof(int64_t))
-        self.lanes = <uint16_t *>malloc(capacity * sizeof(uint16_t))
-        if self.data == NULL or self.lens == NULL or self.ts == NULL or self.lanes == NULL:
-            raise MemoryError()
-        self.capacity = capacity
-        self.frames = []
-
-    def add(self, data, int64_t ts_ns, int lane):
-        """Append one frame; returns True when the chunk is full."""
-        if self.count >= self.capacity:
-            raise ValueError("chunk is full")
-        if not 0 <= lane < MAX_LANES:
-            raise ValueError(f"lane {lane} out of range")
-        if type(data) is not bytes:
-            data = bytes(data)
-        if PyBytes_GET_SIZE(data) > 0xFFFFFFFF:
-            raise ValueError("a frame of 4 GiB or more")
-        self.frames.append(data)
-        self.data[self.count] = <const uint8_t *>PyBytes_AS_STRING(data)
-        self.lens[self.count] = <uint32_t>PyBytes_GET_SIZE(data)
-        self.ts[self.count] = ts_ns
-        self.lanes[self.count] = <uint16_t>lane
-        self.count += 1
-        return self.count == self.capacity
-
-    def fill(self, records, dict lane_of, lane_for, ts0):
-        """Add records (``.data``, ``.ts_ns``, ``.interface_id``) from the
-        iterator ``records`` until the chunk is full; returns False once the
-        iterator is exhausted.  ``lane_of`` maps interface ids to lanes;
-        ``lane_for(rec)`` gives (and may refuse) the lane of an interface
-        not in it yet.  Timestamps count from ``ts0``, clipped to 2**61 ns.
-        A reader error propagates; the records before it stay in the chunk."""
-        cdef object rec, lane, rel
-        cdef long long t
-        cdef int overflow
-        while self.count < self.capacity:
-            rec = next(records, None)
-            if rec is None:
-                return False
-            lane = lane_of.get(rec.interface_id)
-            if lane is None:
-                lane = lane_for(rec)
-            rel = rec.ts_ns - ts0
-            t = PyLong_AsLongLongAndOverflow(rel, &overflow)
-            if overflow or t > TS_LIMIT or t < -TS_LIMIT:
-                t = TS_LIMIT if rel > 0 else -TS_LIMIT
-            self.add(rec.data, t, lane)
-        return True
-
-    def __len__(self):
-        return self.count
-
-    def __dealloc__(self):
-        free(self.data)
-        free(self.lens)
-        free(self.ts)
-        free(self.lanes)
 
 
 cdef inline int hist_bucket(int64_t late_ns) noexcept nogil:
