@@ -42,9 +42,7 @@ Signals: a long sleep is cut into slices and a sleep or wait interrupted by
 a signal returns to Python (``PyErr_CheckSignals``), so Ctrl-C stops a run
 at once; the frame being waited for is kept and the run can go on.
 """
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
-from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 from libc.math cimport isfinite
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pycapsule cimport PyCapsule_GetPointer
