@@ -17,7 +17,6 @@ cdef extern from "<errno.h>" nogil:
         EOPNOTSUPP
         EBADF
         ETIMEDOUT
-        EMSGSIZE
 
 cdef extern from "<unistd.h>" nogil:
     ssize_t write(int fd, const void *buf, size_t count)
