@@ -3,7 +3,7 @@
     pyxring capture [IFACE | -i IFACE ...] [tcpdump's options] [EXPRESSION ...]
     pyxring [tcpdump's options] [EXPRESSION ...]     (tcpdump's command line: -i, -r, -D, ...)
     pyxring read FILE [-c COUNT] [EXPRESSION ...]
-    pyxring replay FILE IFACE [--rate PPS] [--loop N]
+    pyxring replay FILE [IFACE] [-x X | -p PPS | -M MBPS | -t] [-l N] [-L N] [--duration S]
     pyxring doctor [IFACE]
     pyxring demo
 
@@ -63,7 +63,7 @@ def build_parser():
     read.add_arguments(r)
     capture_options.add_if_absent(r, "-n", dest="numeric", action="count", default=0,
                                   help="accepted for tcpdump's sake: output is always numeric")
-    replay = _subcommand_module("pyxring.replay")
+    replay = _subcommand_module("pyxring.cli.replay")
     if replay is not None and hasattr(replay, "add_arguments"):
         rp = sub.add_parser("replay", help="send the packets of a pcap/pcapng file out of an interface")
         replay.add_arguments(rp)
@@ -174,7 +174,7 @@ def _main(argv):
         if args.command == "doctor":
             return doctor.run(args)
         if args.command == "replay":
-            return importlib.import_module("pyxring.replay").run(args)
+            return importlib.import_module("pyxring.cli.replay").run(args)
         raise UsageError(f"pyxring: unknown command {args.command!r}")
     except UsageError as exc:
         print(str(exc), file=sys.stderr)

@@ -15,6 +15,8 @@ cdef extern from "<errno.h>" nogil:
         ENETDOWN
         ENOMEM
         EOPNOTSUPP
+        EBADF
+        ETIMEDOUT
 
 cdef extern from "<unistd.h>" nogil:
     ssize_t write(int fd, const void *buf, size_t count)
