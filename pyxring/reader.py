@@ -26,6 +26,7 @@ import os
 import struct
 import sys
 
+from pyxring.compress import open_decompressed
 from pyxring.errors import PyxringError
 
 __all__ = ["open_reader", "Record", "Interface", "CaptureFileError", "PcapReader", "PcapngReader"]
@@ -427,7 +428,7 @@ def open_reader(source):
             f, owns, name = sys.stdin.buffer, False, "<stdin>"
         else:
             try:
-                f = open(source, "rb")
+                f = open_decompressed(source) or open(source, "rb")
             except OSError as exc:
                 raise CaptureFileError(f"{name}: {exc.strerror}") from None
             owns = True

@@ -1,0 +1,234 @@
+"""The output stage that calls ``write(2)``, and the base of every stage.
+
+``FdOutput`` keeps one buffer and writes it whole when it is full (records
+never span two of its buffers, so every buffer starts and ends on a record).
+Regular files are written with blocking ``write(2)``.  Pipes, FIFOs and
+sockets are switched to non-blocking mode and waited for with ``poll()``, in
+slices short enough to notice a signal, so a reader that stops reading can
+not hold a stop forever; ``deadline_ns`` bounds how long ``finish()`` keeps
+trying.  Into a pipe, only whole records are written while they fit (the
+free room is the pipe's size less what is unread), so a reader that is cut
+off still gets a file that ends on a record.
+"""
+from libc.stdint cimport uint8_t, uint64_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
+from cpython.exc cimport PyErr_CheckSignals
+
+from pyxring.includes.posix_io cimport (write, errno, EINTR, EAGAIN, poll, pollfd, POLLOUT,
+                                        now_monotonic_ns)
+from pyxring.includes.file_io cimport (fcntl, F_GETFL, F_SETFL, F_GETPIPE_SZ, O_NONBLOCK,
+                                       ftruncate, ioctl, FIONREAD, ETIMEDOUT, ENOSPC, EPIPE)
+
+import os
+import stat
+
+from pyxring.errors import ReaderGone, WriteError
+
+cdef enum:
+    WAIT_SLICE_MS = 250          # longest wait without looking at signals
+
+
+cdef class Output:
+    """A stage of the writer sink (see ``_output.pxd``); not used directly."""
+
+    def __cinit__(self):
+        self.first_mark = NO_MARK
+        self.last_mark = NO_MARK
+        self.engine = "?"
+
+    cdef int begin_buffer(self) noexcept nogil:
+        self.first_mark = NO_MARK
+        self.last_mark = NO_MARK
+        return 0
+
+    cdef int commit(self) except -1:
+        raise NotImplementedError
+
+    cdef int flush(self) except -1:
+        raise NotImplementedError
+
+    cdef int finish(self) except -1:
+        raise NotImplementedError
+
+    cdef int write_bytes(self, const uint8_t *p, size_t n) except -1:
+        """Append ``n`` bytes, committing full buffers; bytes that fit one
+        buffer stay in one buffer unless this output splits records."""
+        cdef size_t k
+        if not self.splits_records and n > self.cap - self.fill and n <= self.cap:
+            self.commit()
+        while n:
+            if self.fill == self.cap:
+                self.commit()
+            k = self.cap - self.fill
+            if k > n:
+                k = n
+            memcpy(self.buf + self.fill, p, k)
+            self.fill += k
+            p += k
+            n -= k
+        return 0
+
+    cdef int fail(self, int err, str why) except -1:
+        """Record the first failure and raise it as one line."""
+        if not self.failed_errno:
+            self.failed_errno = err
+            self.failure = f"writing {self.path}: {why}"
+        if self.failed_errno == EPIPE:
+            raise ReaderGone(self.failure, errno=EPIPE, path=self.path,
+                             records_in_file=self.safe_records)
+        raise WriteError(self.failure, errno=self.failed_errno, path=self.path,
+                         records_in_file=self.safe_records)
+
+    def set_deadline(self, timeout):
+        """From now on, ``finish()`` gives up waiting for the file (a pipe's
+        reader, a disk) after ``timeout`` seconds; None: no limit."""
+        if timeout is None:
+            self.deadline_ns = 0
+        else:
+            self.deadline_ns = now_monotonic_ns() + <uint64_t>(max(timeout, 0) * 1e9) + 1
+
+    def stats(self):
+        return {"writer": self.engine}
+
+
+cdef class FdOutput(Output):
+    """write(2) to a file, a pipe, a FIFO or a device."""
+
+    def __init__(self, fileobj, str path, size_t buffer_size=1 << 20, bint owns=True):
+        self.fileobj = fileobj
+        self.fd = fileobj if isinstance(fileobj, int) else fileobj.fileno()
+        self.owns_fd = owns
+        self.path = path
+        self.engine = "write"
+        mode = os.fstat(self.fd).st_mode
+        self.regular = stat.S_ISREG(mode)
+        self.fifo = stat.S_ISFIFO(mode)
+        if self.fifo or stat.S_ISSOCK(mode):
+            self.old_flags = fcntl(self.fd, F_GETFL)
+            if self.old_flags >= 0 and not self.old_flags & O_NONBLOCK:
+                if fcntl(self.fd, F_SETFL, self.old_flags | O_NONBLOCK) == 0:
+                    self.nonblocking = True
+        self.buf = <uint8_t *>malloc(buffer_size)
+        if self.buf == NULL:
+            raise MemoryError()
+        self.cap = buffer_size
+
+    def __dealloc__(self):
+        free(self.buf)
+
+    cdef size_t _chunk(self) noexcept nogil:
+        """How much of the buffer to offer the next write(): into a pipe,
+        the whole records that fit its free room (0: wait for room)."""
+        cdef size_t n = self.fill - self.written
+        cdef int size, unread = 0
+        cdef size_t room, unit, start = self.written
+        cdef uint64_t packets
+        if not self.fifo or self.walker == NULL:
+            return n
+        size = fcntl(self.fd, F_GETPIPE_SZ)
+        if size <= 0 or ioctl(self.fd, FIONREAD, &unread) < 0:
+            return n
+        room = <size_t>size - <size_t>unread if size > unread else 0
+        if n <= room:
+            return n
+        if self.first_mark != NO_MARK and start < self.first_mark:
+            unit = self.first_mark - start       # the file header or the buffer's first record
+        else:
+            unit = self.walker(self.buf + start, room, &packets)
+            if unit == 0:
+                unit = n                         # the next record alone is larger than the room
+        if unit <= room:
+            return unit
+        return room if unread == 0 else 0        # bigger than the whole pipe: it can't stay whole
+
+    cdef int write_out(self) except -1:
+        """Write ``buf[written:fill]``, waiting for a pipe's reader in slices."""
+        cdef ssize_t n
+        cdef size_t chunk
+        cdef int err, rc
+        cdef pollfd pfd
+        cdef uint64_t now
+        pfd.fd = self.fd
+        pfd.events = POLLOUT
+        while self.written < self.fill:
+            with nogil:
+                chunk = self._chunk()
+                if chunk:
+                    n = write(self.fd, self.buf + self.written, chunk)
+                    err = errno
+                else:
+                    n = -1
+                    err = EAGAIN
+            if n > 0:
+                self.written += n
+                continue
+            if n < 0 and err == EINTR:
+                PyErr_CheckSignals()
+                continue
+            if n < 0 and err == EAGAIN:
+                now = now_monotonic_ns()
+                if self.deadline_ns and now >= self.deadline_ns:
+                    self._settle_partial()
+                    self.fail(ETIMEDOUT, "the reader stopped reading (gave up at the stop)")
+                with nogil:
+                    if chunk:
+                        rc = poll(&pfd, 1, WAIT_SLICE_MS)
+                    else:
+                        rc = poll(NULL, 0, 2)    # room for whole records only: look again soon
+                    err = errno
+                if rc < 0 and err == EINTR:
+                    PyErr_CheckSignals()
+                continue
+            if n == 0:
+                err = ENOSPC                     # a regular file that takes no byte is full
+            self._settle_partial()
+            self._cut()
+            self.fail(err, os.strerror(err))
+        return 0
+
+    cdef void _settle_partial(self):
+        cdef buffer_marks m
+        take_marks(self, &m)
+        settle(self, &m, self.buf, self.written)
+
+    cdef void _cut(self):
+        """After a failure: end a regular file at the last whole record."""
+        if self.regular:
+            with nogil:
+                ftruncate(self.fd, <long>self.safe_offset)
+
+    cdef int commit(self) except -1:
+        cdef buffer_marks m
+        if self.failed_errno:
+            self.fail(self.failed_errno, "")
+        if self.fill:
+            self.write_out()
+            take_marks(self, &m)
+            settle(self, &m, self.buf, self.fill)
+        self.offset += self.fill
+        self.fill = 0
+        self.written = 0
+        self.begin_buffer()
+        return 0
+
+    cdef int flush(self) except -1:
+        return self.commit()
+
+    cdef int finish(self) except -1:
+        if self.finished:
+            return 0
+        try:
+            if not self.failed_errno:
+                self.commit()
+        finally:
+            self.finished = True
+            if self.nonblocking:
+                fcntl(self.fd, F_SETFL, self.old_flags)
+            if self.owns_fd and self.fileobj is not None:
+                if isinstance(self.fileobj, int):
+                    os.close(self.fileobj)
+                else:
+                    self.fileobj.close()
+            self.fileobj = None
+        return 0
