@@ -7,6 +7,8 @@ import sys
 import time
 
 from pyxring.errors import BackendUnavailable
+from pyxring.writer import FileLimitReached
+from pyxring.writer import cli as writer_cli
 
 
 class _Stop(Exception):
@@ -43,6 +45,7 @@ def add_arguments(parser):
             continue
         if hasattr(mod, "add_cli_options"):
             mod.add_cli_options(parser.add_argument_group(f"{name} backend options"))
+    writer_cli.add_arguments(parser)
 
 
 
@@ -79,8 +82,8 @@ def run(args, *, ready=None):
     """The capture loop behind ``pyxring capture``.  ``ready`` (tests) is
     called once the source is open and receiving."""
     from pyxring import backends
-    from pyxring.writers import open_writer
 
+    writer_cli.check_arguments(args)
     mod = None
     chosen = backends.resolve_backend(args.iface, args.backend, args.direction)
     opts = {}
@@ -99,13 +102,9 @@ def run(args, *, ready=None):
     to_stdout = args.write == "-"
     try:
         if args.write:
-            fmt = args.format or ("pcap" if to_stdout else "pcapng")
-            writer = open_writer(args.write, fmt, linktype=src.linktype, snaplen=args.snaplen,
-                                 precision=args.time_precision or "ns", ifname=args.iface,
-                                 ifdescription=f"pyxring {_backend_name(src)} backend; timestamps: "
-                                               f"{src.timestamp_source}")
-            if to_stdout:
-                writer.flush()
+            writer = writer_cli.open_for_capture(
+                args, src, description=f"pyxring {_backend_name(src)} backend; timestamps: "
+                                       f"{src.timestamp_source}")
         else:
             summary = _printer(args)
     except BaseException:
@@ -178,7 +177,9 @@ def _capture_loop(src, writer, summary, args, to_stdout):
                 batch.release()
             status.update(src)
     except (KeyboardInterrupt, _Stop):
-        pass
+        writer_cli.stopping(writer)
+    except FileLimitReached as exc:
+        sys.stderr.write(f"pyxring: {exc}\n")
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
@@ -188,27 +189,26 @@ def _capture_loop(src, writer, summary, args, to_stdout):
 def _finish(src, writer, args):
     """Flush and close everything; then tcpdump's closing lines.  Further
     Ctrl-C / SIGTERM are held off so the file is always complete."""
-    from pyxring.cli import silence_stdout
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         st = src.stats()
+        captured, more, failure = src.delivered, [], None
         if writer is not None:
-            try:
-                writer.write_stats(received=st.get("received"), dropped=st.get("dropped"),
-                                   delivered=src.delivered)
-                writer.close()
-            except BrokenPipeError:
-                silence_stdout()
+            captured, more, failure = writer_cli.close_for_capture(
+                writer, st, src.delivered, getattr(args, "verbose", False))
         src.close()
-        sys.stderr.write(f"{src.delivered} packets captured\n"
+        sys.stderr.write(f"{captured} packets captured\n"
                          f"{st.get('received', 0)} packets received by filter\n"
                          f"{st.get('dropped', 0)} packets dropped by kernel\n")
         if getattr(args, "verbose", False):
             extra = {k: v for k, v in st.items() if k not in ("received", "dropped")}
             if extra:
                 sys.stderr.write(" ".join(f"{k}={v}" for k, v in extra.items()) + "\n")
+        sys.stderr.write("".join(line + "\n" for line in more))
         sys.stderr.flush()
+        if failure is not None:
+            raise failure
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
