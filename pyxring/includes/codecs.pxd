@@ -7,6 +7,8 @@ cdef extern from "<zlib.h>" nogil:
         unsigned int avail_in
         unsigned char *next_out
         unsigned int avail_out
+        unsigned long total_in
+        unsigned long adler         # with a gzip wrapper: the CRC-32 of the input so far
         const char *msg
     int deflateInit2(z_stream *strm, int level, int method, int windowBits, int memLevel,
                      int strategy)

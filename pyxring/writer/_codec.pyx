@@ -34,6 +34,8 @@ from pyxring.includes.codecs cimport (
     LZ4F_isError, LZ4F_getErrorName)
 from pyxring.writer._output cimport Output, output_mark, NO_MARK
 
+import struct
+
 from pyxring.errors import PyxringError
 
 cdef enum:
@@ -60,6 +62,7 @@ cdef class CodecOutput(Output):
     cdef uint8_t *tmp
     cdef size_t tmp_size
     cdef readonly unsigned long long bytes_in
+    cdef object ends             # downstream offset of a flush -> bytes that end the stream there
 
     def __init__(self, Output down, str codec, level=None, size_t buffer_size=1 << 20):
         cdef int rc
@@ -68,6 +71,8 @@ cdef class CodecOutput(Output):
             raise ValueError(f"unknown compression {codec!r} (choose gzip, zstd or lz4)")
         self.down = down
         self.codec = codec
+        self.ends = {}
+        down.stream_end = self.ends.get
         self.kind = CODECS[codec]
         self.path = down.path
         self.engine = f"{codec} + {down.engine}"
@@ -178,7 +183,25 @@ cdef class CodecOutput(Output):
         self.begin_buffer()
         if whole:
             output_mark(self.down, records)
+            if how == 1:
+                self._remember_end()
         return 0
+
+    cdef void _remember_end(self):
+        """The bytes that would end the stream right after this flush: an
+        empty final block (and gzip's CRC-32 and length of the input)."""
+        cdef uint64_t at = self.down.offset + self.down.fill
+        if self.kind == GZIP:
+            end = b"\x03\x00" + struct.pack("<II", self.zs.adler & 0xFFFFFFFF,
+                                              self.zs.total_in & 0xFFFFFFFF)
+        elif self.kind == ZSTD:
+            end = b"\x01\x00\x00"                # last block, raw, 0 bytes (no checksum)
+        else:
+            end = b"\x00\x00\x00\x00"            # LZ4 frame EndMark (no content checksum)
+        self.ends[at] = end
+        if len(self.ends) > 4096:
+            for k in sorted(self.ends)[:2048]:
+                del self.ends[k]
 
     cdef int commit(self) except -1:
         return self._hand_on(1)

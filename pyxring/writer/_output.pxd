@@ -42,7 +42,11 @@ cdef class Output:
     cdef readonly int failed_errno  # 0 until a write fails
     cdef readonly str failure       # one-line reason, None until a write fails
     cdef readonly bint finished
+    cdef bint reported              # the failure was raised once already
     cdef uint64_t deadline_ns       # monotonic; 0: wait for the file as long as it takes
+    # compressed streams: offset of a cut point -> the bytes that end the
+    # stream there (a codec sets it so a file cut after a failure is valid)
+    cdef public object stream_end
 
     cdef int commit(self) except -1
     cdef int flush(self) except -1
@@ -50,6 +54,7 @@ cdef class Output:
     cdef int write_bytes(self, const uint8_t *p, size_t n) except -1
     cdef int fail(self, int err, str why) except -1
     cdef int begin_buffer(self) noexcept nogil
+    cdef void end_stream_at_cut(self, int fd)
 
 
 cdef inline void output_mark(Output out, uint64_t records) noexcept nogil:

@@ -74,11 +74,25 @@ cdef class Output:
         if not self.failed_errno:
             self.failed_errno = err
             self.failure = f"writing {self.path}: {why}"
+        self.reported = True
         if self.failed_errno == EPIPE:
             raise ReaderGone(self.failure, errno=EPIPE, path=self.path,
                              records_in_file=self.safe_records)
-        raise WriteError(self.failure, errno=self.failed_errno, path=self.path,
+        raise WriteError(f"{self.failure} (the file holds {self.safe_records} whole packets)",
+                         errno=self.failed_errno, path=self.path,
                          records_in_file=self.safe_records)
+
+    cdef void end_stream_at_cut(self, int fd):
+        """After the file was cut at ``safe_offset``: end a compressed
+        stream there, if room is left (a full disk freed some by the cut)."""
+        if self.stream_end is None:
+            return
+        tail = self.stream_end(self.safe_offset)
+        if tail:
+            try:
+                os.pwrite(fd, tail, self.safe_offset)
+            except OSError:
+                pass
 
     def set_deadline(self, timeout):
         """From now on, ``finish()`` gives up waiting for the file (a pipe's
@@ -197,6 +211,7 @@ cdef class FdOutput(Output):
         if self.regular:
             with nogil:
                 ftruncate(self.fd, <long>self.safe_offset)
+            self.end_stream_at_cut(self.fd)
 
     cdef int commit(self) except -1:
         cdef buffer_marks m

@@ -34,7 +34,8 @@ from pyxring.includes.liburing cimport (io_uring, io_uring_sqe, io_uring_cqe, io
                                         io_uring_peek_cqe, io_uring_wait_cqe_timeout,
                                         io_uring_cqe_seen)
 from pyxring.includes.posix_io cimport EINTR, EAGAIN, EINVAL, now_monotonic_ns
-from pyxring.includes.file_io cimport posix_memalign, ftruncate, ENOSPC, ETIMEDOUT
+from pyxring.includes.file_io cimport (posix_memalign, ftruncate, fcntl, F_GETFL, F_SETFL,
+                                       O_DIRECT, ENOSPC, ETIMEDOUT)
 
 from pyxring.writer._output cimport (Output, buffer_marks, take_marks, settle, NO_MARK)
 
@@ -202,8 +203,8 @@ cdef class UringOutput(Output):
         if rc == 0:
             self._complete(cqe)
             self._reap()
-        elif rc == -EINTR:
-            PyErr_CheckSignals()
+        else:
+            PyErr_CheckSignals()                # a stop must not wait for the disk
         return 0
 
     cdef int _retire(self) except -1:
@@ -342,7 +343,8 @@ cdef class UringOutput(Output):
             self._hand_on()
         self._wait_all()
         if self.failed_errno:
-            self._cut()
+            if not self.in_flight:
+                self._cut()
             self.fail(self.failed_errno, "")
         if self.padded:
             with nogil:
@@ -362,6 +364,9 @@ cdef class UringOutput(Output):
     cdef void _cut(self):
         with nogil:
             ftruncate(self.fd, <long>self.safe_offset)
+        if self.direct and self.stream_end is not None:
+            fcntl(self.fd, F_SETFL, fcntl(self.fd, F_GETFL) & ~O_DIRECT)   # a few unaligned bytes
+        self.end_stream_at_cut(self.fd)
 
     cdef int finish(self) except -1:
         """Write the rest, wait for everything, end the file exactly."""
@@ -371,9 +376,9 @@ cdef class UringOutput(Output):
             if not self.failed_errno and self.cur >= 0 and self.fill:
                 self._hand_on()
             self._wait_all()
-            if self.failed_errno:
+            if self.failed_errno and not self.in_flight:
                 self._cut()
-            elif self.padded:
+            elif self.padded and not self.in_flight:
                 with nogil:
                     ftruncate(self.fd, <long>self.offset)
         finally:
@@ -384,6 +389,8 @@ cdef class UringOutput(Output):
             self.fd = -1
             io_uring_queue_exit(&self.ring)
             self.ring_ready = False
+        if self.failed_errno and not self.reported:
+            self.fail(self.failed_errno, "")
         return 0
 
     def stats(self):
