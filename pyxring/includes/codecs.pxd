@@ -13,6 +13,7 @@ cdef extern from "<zlib.h>" nogil:
     int deflateInit2(z_stream *strm, int level, int method, int windowBits, int memLevel,
                      int strategy)
     int deflate(z_stream *strm, int flush)
+    int deflateReset(z_stream *strm)
     int deflateEnd(z_stream *strm)
     int inflateInit2(z_stream *strm, int windowBits)
     int inflate(z_stream *strm, int flush)

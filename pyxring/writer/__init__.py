@@ -62,7 +62,8 @@ def _open_output(path, engine, buffers, buffer_size, notice, flags):
         if path == "-":
             sys.stdout.flush()
             return FdOutput(sys.stdout.buffer, "-", owns=False)
-        return FdOutput(path, getattr(path, "name", "<file>"), owns=False)
+        name = getattr(path, "name", None)
+        return FdOutput(path, name if isinstance(name, str) else "<file>", owns=False)
     name = os.fspath(path)
     try:
         exists_special = os.path.exists(name) and not os.path.isfile(name)

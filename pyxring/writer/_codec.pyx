@@ -2,14 +2,16 @@
 """Compression between the records and the output: gzip (zlib), zstd, lz4.
 
 ``CodecOutput`` is an output stage whose buffer holds records (they never
-span two of its buffers); each full buffer is compressed and the compressed
-stream is *flushed* (``Z_SYNC_FLUSH``, ``ZSTD_e_flush``, ``LZ4F_flush``),
-so everything up to that buffer can be decompressed from what the file
-holds even if the capture is killed: a decoder stops at the last complete
-block, which ends on a record.  The stage marks that point as a cut point
-of the output after it.  The streams are the ordinary formats (one gzip
-member, one zstd frame, one LZ4 frame), finished at the end; gzip, zstd,
-lz4 and tshark read them.
+span two of its buffers).  Each full buffer (and each flush) is compressed
+so that everything up to it can be decoded from the file alone, whatever
+happens next: gzip writes a complete member per buffer (gzip and tshark
+read members one after another); zstd and LZ4 write one frame, flushed
+(``ZSTD_e_flush``, ``LZ4F_flush``) after each buffer and ended at close,
+because tshark 4.0 loses its place between zstd frames.  The end of each
+buffer is a cut point of the output after this stage.  A capture that is
+killed leaves a file that decodes up to its last buffer; a file cut after a
+failed write gets the bytes that end a zstd or LZ4 frame there
+(``stream_end``), so it is a complete file.
 
 ``Decompressor`` is the other direction, for reading: ``feed()`` compressed
 bytes, ``read_into()`` what they decode to.  Concatenated gzip members,
@@ -20,10 +22,10 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 from pyxring.includes.codecs cimport (
-    z_stream, deflateInit2, deflate, deflateEnd, inflateInit2, inflate, inflateReset, inflateEnd,
-    Z_OK, Z_STREAM_END, Z_BUF_ERROR, Z_NO_FLUSH, Z_SYNC_FLUSH, Z_FINISH, Z_DEFLATED,
+    z_stream, deflateInit2, deflate, deflateReset, deflateEnd, inflateInit2, inflate, inflateReset, inflateEnd,
+    Z_OK, Z_STREAM_END, Z_BUF_ERROR, Z_NO_FLUSH, Z_FINISH, Z_DEFLATED,
     Z_DEFAULT_STRATEGY,
-    ZSTD_CCtx, ZSTD_DCtx, ZSTD_inBuffer, ZSTD_outBuffer, ZSTD_EndDirective, ZSTD_e_continue,
+    ZSTD_CCtx, ZSTD_DCtx, ZSTD_inBuffer, ZSTD_outBuffer,
     ZSTD_e_flush, ZSTD_e_end, ZSTD_c_compressionLevel, ZSTD_createCCtx, ZSTD_freeCCtx,
     ZSTD_CCtx_setParameter, ZSTD_compressStream2, ZSTD_createDCtx, ZSTD_freeDCtx,
     ZSTD_decompressStream, ZSTD_isError, ZSTD_getErrorName,
@@ -33,8 +35,6 @@ from pyxring.includes.codecs cimport (
     LZ4F_createDecompressionContext, LZ4F_freeDecompressionContext, LZ4F_decompress,
     LZ4F_isError, LZ4F_getErrorName)
 from pyxring.writer._output cimport Output, output_mark, NO_MARK
-
-import struct
 
 from pyxring.errors import PyxringError
 
@@ -62,7 +62,6 @@ cdef class CodecOutput(Output):
     cdef uint8_t *tmp
     cdef size_t tmp_size
     cdef readonly unsigned long long bytes_in
-    cdef object ends             # downstream offset of a flush -> bytes that end the stream there
 
     def __init__(self, Output down, str codec, level=None, size_t buffer_size=1 << 20):
         cdef int rc
@@ -71,8 +70,6 @@ cdef class CodecOutput(Output):
             raise ValueError(f"unknown compression {codec!r} (choose gzip, zstd or lz4)")
         self.down = down
         self.codec = codec
-        self.ends = {}
-        down.stream_end = self.ends.get
         self.kind = CODECS[codec]
         self.path = down.path
         self.engine = f"{codec} + {down.engine}"
@@ -100,10 +97,10 @@ cdef class CodecOutput(Output):
             memset(&self.prefs, 0, sizeof(self.prefs))
             self.prefs.compressionLevel = lvl
             self.prefs.autoFlush = 1
-            n = LZ4F_compressBegin(self.lc, self.tmp, self.tmp_size, &self.prefs)
-            if LZ4F_isError(n):
-                raise PyxringError(f"lz4: {LZ4F_getErrorName(n).decode()}")
-            self.down.write_bytes(self.tmp, n)
+            self._lz4_begin()
+        # what ends the stream at any cut point (after a failed write)
+        self.down.stream_end = {GZIP: None, ZSTD: b"\x01\x00\x00",       # empty last block
+                                LZ4: b"\x00\x00\x00\x00"}[self.kind]      # EndMark
 
     def __dealloc__(self):
         if self.zs_ready:
@@ -115,43 +112,49 @@ cdef class CodecOutput(Output):
         free(self.buf)
         free(self.tmp)
 
-    cdef int _compress(self, const uint8_t *src, size_t n, int how) except -1:
-        """Compress ``n`` bytes and hand the result on; ``how``: 0 continue,
-        1 flush (decodable up to here), 2 end of stream."""
-        cdef size_t k, out, r
-        cdef int rc
+    cdef int _lz4_begin(self) except -1:
+        cdef size_t n = LZ4F_compressBegin(self.lc, self.tmp, self.tmp_size, &self.prefs)
+        if LZ4F_isError(n):
+            raise PyxringError(f"lz4: {LZ4F_getErrorName(n).decode()}")
+        self.down.write_bytes(self.tmp, n)
+        return 0
+
+    cdef int _compress(self, const uint8_t *src, size_t n, bint last) except -1:
+        """Compress ``n`` bytes so that all of it can be decoded from what
+        is handed on: a gzip member, or a flushed (``last``: ended) frame."""
+        cdef size_t k, r
+        cdef int rc = Z_OK
         cdef ZSTD_inBuffer zin
         cdef ZSTD_outBuffer zout
-        cdef bint more = True
         if self.kind == GZIP:
+            if n == 0:
+                return 0                        # no empty members
             self.zs.next_in = src
             self.zs.avail_in = <unsigned>n
-            while more:
+            while rc != Z_STREAM_END:
                 self.zs.next_out = self.tmp
                 self.zs.avail_out = <unsigned>self.tmp_size
                 with nogil:
-                    rc = deflate(&self.zs, Z_NO_FLUSH if how == 0 else
-                                 (Z_SYNC_FLUSH if how == 1 else Z_FINISH))
+                    rc = deflate(&self.zs, Z_FINISH)
                 if rc != Z_OK and rc != Z_STREAM_END and rc != Z_BUF_ERROR:
                     raise PyxringError(f"gzip: compression failed ({rc})")
-                out = self.tmp_size - self.zs.avail_out
-                self.down.write_bytes(self.tmp, out)
-                more = self.zs.avail_out == 0 or (how == 2 and rc != Z_STREAM_END)
+                self.down.write_bytes(self.tmp, self.tmp_size - self.zs.avail_out)
+            deflateReset(&self.zs)              # the next member starts with its own header
         elif self.kind == ZSTD:
             zin.src = src
             zin.size = n
             zin.pos = 0
-            while more:
+            r = 1
+            while r != 0:
                 zout.dst = self.tmp
                 zout.size = self.tmp_size
                 zout.pos = 0
                 with nogil:
-                    r = ZSTD_compressStream2(self.zc, &zout, &zin, ZSTD_e_continue if how == 0 else
-                                             (ZSTD_e_flush if how == 1 else ZSTD_e_end))
+                    r = ZSTD_compressStream2(self.zc, &zout, &zin,
+                                             ZSTD_e_end if last else ZSTD_e_flush)
                 if ZSTD_isError(r):
                     raise PyxringError(f"zstd: {ZSTD_getErrorName(r).decode()}")
                 self.down.write_bytes(self.tmp, zout.pos)
-                more = zin.pos < zin.size if how == 0 else r != 0
         else:
             while n:
                 k = n if n < CHUNK else CHUNK
@@ -162,53 +165,34 @@ cdef class CodecOutput(Output):
                 self.down.write_bytes(self.tmp, r)
                 src += k
                 n -= k
-            if how:
-                with nogil:
-                    r = (LZ4F_flush(self.lc, self.tmp, self.tmp_size, NULL) if how == 1 else
-                         LZ4F_compressEnd(self.lc, self.tmp, self.tmp_size, NULL))
-                if LZ4F_isError(r):
-                    raise PyxringError(f"lz4: {LZ4F_getErrorName(r).decode()}")
-                self.down.write_bytes(self.tmp, r)
+            with nogil:
+                r = (LZ4F_compressEnd(self.lc, self.tmp, self.tmp_size, NULL) if last else
+                     LZ4F_flush(self.lc, self.tmp, self.tmp_size, NULL))
+            if LZ4F_isError(r):
+                raise PyxringError(f"lz4: {LZ4F_getErrorName(r).decode()}")
+            self.down.write_bytes(self.tmp, r)
         return 0
 
-    cdef int _hand_on(self, int how) except -1:
+    cdef int _hand_on(self, bint last) except -1:
         cdef bint whole = self.last_mark != NO_MARK and self.last_mark == self.fill
         cdef uint64_t records = self.last_mark_records
         if self.down.failed_errno:
             self.down.fail(self.down.failed_errno, "")
-        self._compress(self.buf, self.fill, how)
+        self._compress(self.buf, self.fill, last)
         self.bytes_in += self.fill
         self.offset += self.fill
         self.fill = 0
         self.begin_buffer()
         if whole:
-            output_mark(self.down, records)
-            if how == 1:
-                self._remember_end()
+            output_mark(self.down, records)     # decodable up to here, on a record
         return 0
 
-    cdef void _remember_end(self):
-        """The bytes that would end the stream right after this flush: an
-        empty final block (and gzip's CRC-32 and length of the input)."""
-        cdef uint64_t at = self.down.offset + self.down.fill
-        if self.kind == GZIP:
-            end = b"\x03\x00" + struct.pack("<II", self.zs.adler & 0xFFFFFFFF,
-                                              self.zs.total_in & 0xFFFFFFFF)
-        elif self.kind == ZSTD:
-            end = b"\x01\x00\x00"                # last block, raw, 0 bytes (no checksum)
-        else:
-            end = b"\x00\x00\x00\x00"            # LZ4 frame EndMark (no content checksum)
-        self.ends[at] = end
-        if len(self.ends) > 4096:
-            for k in sorted(self.ends)[:2048]:
-                del self.ends[k]
-
     cdef int commit(self) except -1:
-        return self._hand_on(1)
+        return self._hand_on(False)
 
     cdef int flush(self) except -1:
         if self.fill:
-            self._hand_on(1)
+            self._hand_on(False)
         return self.down.flush()
 
     cdef int finish(self) except -1:
@@ -216,7 +200,7 @@ cdef class CodecOutput(Output):
             return 0
         try:
             if not self.down.failed_errno:
-                self._hand_on(2)
+                self._hand_on(True)
         finally:
             self.finished = True
             self.down.finish()

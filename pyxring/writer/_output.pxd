@@ -44,9 +44,7 @@ cdef class Output:
     cdef readonly bint finished
     cdef bint reported              # the failure was raised once already
     cdef uint64_t deadline_ns       # monotonic; 0: wait for the file as long as it takes
-    # compressed streams: offset of a cut point -> the bytes that end the
-    # stream there (a codec sets it so a file cut after a failure is valid)
-    cdef public object stream_end
+    cdef public bytes stream_end    # a compressed stream: the bytes that end it at a cut point
 
     cdef int commit(self) except -1
     cdef int flush(self) except -1

@@ -27,6 +27,7 @@ from pyxring.errors import ReaderGone, WriteError
 
 cdef enum:
     WAIT_SLICE_MS = 250          # longest wait without looking at signals
+    PIPE_BUF = 4096              # writes up to this size into a pipe are atomic
 
 
 cdef class Output:
@@ -83,14 +84,11 @@ cdef class Output:
                          records_in_file=self.safe_records)
 
     cdef void end_stream_at_cut(self, int fd):
-        """After the file was cut at ``safe_offset``: end a compressed
-        stream there, if room is left (a full disk freed some by the cut)."""
-        if self.stream_end is None:
-            return
-        tail = self.stream_end(self.safe_offset)
-        if tail:
+        """After the file was cut at ``safe_offset`` (a cut point of a
+        compressed stream): end the stream there; the cut freed room."""
+        if self.stream_end and self.safe_offset:
             try:
-                os.pwrite(fd, tail, self.safe_offset)
+                os.pwrite(fd, self.stream_end, self.safe_offset)
             except OSError:
                 pass
 
@@ -133,28 +131,31 @@ cdef class FdOutput(Output):
 
     cdef size_t _chunk(self) noexcept nogil:
         """How much of the buffer to offer the next write(): into a pipe,
-        the whole records that fit its free room (0: wait for room)."""
+        only whole records that can't be written in part (0: wait)."""
         cdef size_t n = self.fill - self.written
         cdef int size, unread = 0
-        cdef size_t room, unit, start = self.written
+        cdef size_t limit, unit, start = self.written
         cdef uint64_t packets
         if not self.fifo or self.walker == NULL:
             return n
         size = fcntl(self.fd, F_GETPIPE_SZ)
         if size <= 0 or ioctl(self.fd, FIONREAD, &unread) < 0:
             return n
-        room = <size_t>size - <size_t>unread if size > unread else 0
-        if n <= room:
+        # A pipe is a ring of pages, and its unread bytes may be spread over
+        # more pages than they fill: only an empty pipe surely takes its size,
+        # any other surely takes PIPE_BUF bytes at once or nothing.
+        limit = <size_t>size if unread == 0 else PIPE_BUF
+        if n <= limit:
             return n
         if self.first_mark != NO_MARK and start < self.first_mark:
             unit = self.first_mark - start       # the file header or the buffer's first record
         else:
-            unit = self.walker(self.buf + start, room, &packets)
+            unit = self.walker(self.buf + start, limit, &packets)
             if unit == 0:
-                unit = n                         # the next record alone is larger than the room
-        if unit <= room:
+                return 0 if unread else limit    # one record larger than the pipe: in parts
+        if unit <= limit:
             return unit
-        return room if unread == 0 else 0        # bigger than the whole pipe: it can't stay whole
+        return 0 if unread else limit
 
     cdef int write_out(self) except -1:
         """Write ``buf[written:fill]``, waiting for a pipe's reader in slices."""

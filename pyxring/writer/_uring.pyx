@@ -364,9 +364,10 @@ cdef class UringOutput(Output):
     cdef void _cut(self):
         with nogil:
             ftruncate(self.fd, <long>self.safe_offset)
-        if self.direct and self.stream_end is not None:
+        if self.stream_end and self.direct:
             fcntl(self.fd, F_SETFL, fcntl(self.fd, F_GETFL) & ~O_DIRECT)   # a few unaligned bytes
         self.end_stream_at_cut(self.fd)
+
 
     cdef int finish(self) except -1:
         """Write the rest, wait for everything, end the file exactly."""

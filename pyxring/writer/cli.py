@@ -7,6 +7,7 @@ is given, ``stopping`` when a signal ends the capture, and
 ``close_for_capture`` before its closing lines.
 """
 import argparse
+import shutil
 import signal
 import sys
 
@@ -66,6 +67,10 @@ def check_arguments(args):
         raise ConfigError("-C, -G, -W, -z and --rotate-align need -w FILE")
     if args.write == "-" and _rotation_requested(args):
         raise ConfigError("-C, -G, -W, -z and --rotate-align need a file name, not '-w -'")
+    if args.rotate_align and not args.rotate_seconds:
+        raise ConfigError("--rotate-align needs -G SECONDS")
+    if args.post_rotate and shutil.which(args.post_rotate) is None:
+        raise ConfigError(f"-z {args.post_rotate}: no such program")
     if args.uring_buffer_size is not None and args.uring_buffer_size % 4:
         raise ConfigError(f"io_uring buffer size {args.uring_buffer_size} KiB must be a "
                           f"multiple of 4")

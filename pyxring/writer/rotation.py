@@ -243,6 +243,8 @@ class RotatingWriter:
 
     def write_stats(self, interface_id=0, **counters):
         """Cumulative counters since the start; the file gets its share."""
+        if self.closed and self._cur is not None and self._cur.closed:
+            return                  # -W ended it: the last file has its block already
         self._writable()
         base = self._baseline.get(interface_id, {})
         for k in COUNTERS:
