@@ -219,3 +219,44 @@ def test_io_uring_refused_by_seccomp(tmp_path):
     assert r.returncode == 1
     assert r.stdout.decode() == ("error: --writer uring: io_uring_setup: Operation not "
                                  "permitted\n")
+
+
+def test_a_signal_during_a_flush_loses_nothing(tmp_path):
+    """Ctrl-C while an idle flush waits for the disk: the writer goes on
+    from where the flush was, and the file is as write(2) makes it."""
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted()
+    with loop_ext4(tmp_path, mib=32) as mnt:
+        path = mnt / "sig.pcapng"
+        w = open_writer(path, engine="uring")
+        for i in range(50):
+            w.write(frame(i), ts_ns=TS0 + i)
+        w.flush()
+        for i in range(50, 120):
+            w.write(frame(i), ts_ns=TS0 + i)
+        freeze(mnt)
+        old = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(Interrupted):
+                w.flush()                         # its write can't complete: frozen
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+            thaw(mnt)
+        for i in range(120, 2000):
+            w.write(frame(i), ts_ns=TS0 + i)
+        w.write_stats(received=2000, start_ns=TS0, end_ns=TS0 + 1)
+        w.close()
+        ref = tmp_path / "ref.pcapng"
+        r = open_writer(ref, engine="write")
+        for i in range(2000):
+            r.write(frame(i), ts_ns=TS0 + i)
+        r.write_stats(received=2000, start_ns=TS0, end_ns=TS0 + 1)
+        r.close()
+        assert path.read_bytes() == ref.read_bytes()

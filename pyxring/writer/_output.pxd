@@ -43,6 +43,7 @@ cdef class Output:
     cdef readonly str failure       # one-line reason, None until a write fails
     cdef readonly bint finished
     cdef bint reported              # the failure was raised once already
+    cdef readonly uint64_t longest_block_ns   # the longest the capture loop waited on this stage
     cdef uint64_t deadline_ns       # monotonic; 0: wait for the file as long as it takes
     cdef public bytes stream_end    # a compressed stream: the bytes that end it at a cut point
 

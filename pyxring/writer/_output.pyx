@@ -101,7 +101,7 @@ cdef class Output:
             self.deadline_ns = now_monotonic_ns() + <uint64_t>(max(timeout, 0) * 1e9) + 1
 
     def stats(self):
-        return {"writer": self.engine}
+        return {"writer": self.engine, "longest_block_ms": self.longest_block_ns / 1e6}
 
 
 cdef class FdOutput(Output):
@@ -163,15 +163,19 @@ cdef class FdOutput(Output):
         cdef size_t chunk
         cdef int err, rc
         cdef pollfd pfd
-        cdef uint64_t now
+        cdef uint64_t now, t0
         pfd.fd = self.fd
         pfd.events = POLLOUT
         while self.written < self.fill:
             with nogil:
                 chunk = self._chunk()
                 if chunk:
+                    t0 = now_monotonic_ns()
                     n = write(self.fd, self.buf + self.written, chunk)
                     err = errno
+                    t0 = now_monotonic_ns() - t0
+                    if t0 > self.longest_block_ns:
+                        self.longest_block_ns = t0
                 else:
                     n = -1
                     err = EAGAIN

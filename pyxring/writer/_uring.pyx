@@ -23,7 +23,7 @@ the deadline), then the file is cut at the last whole record of that run.
 """
 from libc.stdint cimport uint8_t, uint64_t
 from libc.stdlib cimport free, calloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memmove, memset
 from cpython.exc cimport PyErr_CheckSignals
 
 from pyxring.includes.liburing cimport (io_uring, io_uring_sqe, io_uring_cqe, iovec,
@@ -80,6 +80,12 @@ cdef class UringOutput(Output):
     cdef int in_flight
     cdef int cur                 # slot being filled, -1 while none
     cdef size_t carried          # unaligned tail carried over by the last flush
+    # a flush whose writes were handed on but not yet waited for (a signal
+    # came): what is left to do before the next buffer
+    cdef bint flush_pending
+    cdef buffer_marks flush_marks
+    cdef int flush_slot
+    cdef size_t flush_keep, flush_tail
     cdef bint padded             # the file ends in padding that must be cut
     cdef readonly unsigned long long full_waits, full_wait_ns, writes, max_in_flight
 
@@ -301,6 +307,8 @@ cdef class UringOutput(Output):
         """Continue in a free buffer, waiting (counted) while all are in flight."""
         cdef int slot
         cdef uint64_t t0
+        if self.flush_pending:
+            return self._end_flush()
         self._reap()
         slot = self._free_slot()
         if slot < 0 and not self.failed_errno:
@@ -311,7 +319,10 @@ cdef class UringOutput(Output):
                     self._wait_one()
                     slot = self._free_slot()
             finally:
-                self.full_wait_ns += now_monotonic_ns() - t0
+                t0 = now_monotonic_ns() - t0
+                self.full_wait_ns += t0
+                if t0 > self.longest_block_ns:
+                    self.longest_block_ns = t0
         if self.failed_errno:
             self.fail(self.failed_errno, "")
         self._start_slot(slot)
@@ -329,19 +340,30 @@ cdef class UringOutput(Output):
 
     cdef int flush(self) except -1:
         """Everything accepted goes to the file; waits for the writes."""
-        cdef int old = self.cur
-        cdef size_t keep = 0, tail = 0
-        cdef buffer_marks m
         if self.failed_errno:
             self.fail(self.failed_errno, "")
-        if old >= 0 and self.fill == self.carried:
+        if self.flush_pending:
+            return self._end_flush()
+        if self.cur >= 0 and self.fill == self.carried:
             return 0                            # nothing new since the last flush
-        if old >= 0:
-            take_marks(self, &m)
-            tail = self.fill % ALIGN if self.direct else 0
-            keep = self.fill - tail
+        self.flush_slot = self.cur
+        self.flush_tail = 0
+        if self.cur >= 0:
+            take_marks(self, &self.flush_marks)
+            self.flush_tail = self.fill % ALIGN if self.direct else 0
+            self.flush_keep = self.fill - self.flush_tail
             self._hand_on()
+        self.flush_pending = True
+        return self._end_flush()
+
+    cdef int _end_flush(self) except -1:
+        """Wait for the flush's writes (a signal may interrupt: then this is
+        done before the next buffer), cut the padding off, carry the
+        unaligned end over into the next buffer, to be written again."""
+        cdef int old = self.flush_slot
+        cdef size_t tail = self.flush_tail
         self._wait_all()
+        self.flush_pending = False
         if self.failed_errno:
             if not self.in_flight:
                 self._cut()
@@ -352,13 +374,12 @@ cdef class UringOutput(Output):
             self.padded = False
         self._start_slot(self._free_slot())
         if tail:
-            # the unaligned end is written again, with what follows it
-            self.offset = m.start + keep
-            memcpy(self.buf, self._slot_data(old) + keep, tail)
+            self.offset = self.flush_marks.start + self.flush_keep
+            memmove(self.buf, self._slot_data(old) + self.flush_keep, tail)
             self.fill = self.carried = tail
-            if m.last != NO_MARK and m.last > keep:
-                self.first_mark = self.last_mark = m.last - keep
-                self.first_mark_records = self.last_mark_records = m.last_records
+            if self.flush_marks.last != NO_MARK and self.flush_marks.last > self.flush_keep:
+                self.first_mark = self.last_mark = self.flush_marks.last - self.flush_keep
+                self.first_mark_records = self.last_mark_records = self.flush_marks.last_records
         return 0
 
     cdef void _cut(self):
@@ -398,4 +419,5 @@ cdef class UringOutput(Output):
         return {"writer": "io_uring", "direct_io": bool(self.direct), "buffers": self.nbuf,
                 "buffer_size": self.buffer_size, "writes": self.writes,
                 "full_waits": self.full_waits, "full_wait_ms": self.full_wait_ns // 1000000,
-                "max_in_flight": self.max_in_flight}
+                "max_in_flight": self.max_in_flight,
+                "longest_block_ms": self.longest_block_ns / 1e6}

@@ -152,6 +152,7 @@ def close_for_capture(writer, stats, delivered, verbose=False):
         if st.get("writer") == "io_uring":
             line += (f", {st['writes']} writes, {st['full_waits']} waits for a free buffer "
                      f"({st['full_wait_ms']} ms)")
+        line += f", longest wait {st.get('longest_block_ms', 0):.1f} ms"
         if st.get("files", 1) > 1:
             line += f", {st['files']} files"
         lines.append(line)

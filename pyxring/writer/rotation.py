@@ -33,6 +33,7 @@ from pyxring.errors import ConfigError
 from pyxring.writer import FileLimitReached, _stderr_notice, open_file
 
 COUNTERS = ("received", "dropped", "ifdrop")
+SUMMED = ("writes", "full_waits", "full_wait_ms")
 
 
 class Rotation:
@@ -91,6 +92,7 @@ class RotatingWriter:
             from pyxring.compress import codec_for_name
             self._options["compression"] = codec_for_name(self.pattern) or "none"
         self._children = []
+        self._totals = {}                  # the engine's counters over the closed files
         self.paths = []                    # every file written, in order
         self._ring = set()                 # names this interval's -W ring wrote
         self._done_packets = 0             # in the files already closed
@@ -168,6 +170,11 @@ class RotatingWriter:
             self._baseline = counters or self._baseline
             w.close()
             self._done_packets += w.packets_written
+            for k, v in w.stats().items():
+                if k in SUMMED:
+                    self._totals[k] = self._totals.get(k, 0) + v
+                elif k == "longest_block_ms":
+                    self._totals[k] = max(self._totals.get(k, 0), v)
         self._post_rotate(w.path)
 
     def _post_rotate(self, path):
@@ -272,7 +279,16 @@ class RotatingWriter:
         self._close_current(final=True)
 
     def stats(self):
+        """The current file's engine, with counters summed over every file."""
         st = dict(self._cur.stats())
+        if not self._cur.closed:
+            for k in SUMMED:
+                if k in st:
+                    st[k] += self._totals.get(k, 0)
+            st["longest_block_ms"] = max(st.get("longest_block_ms", 0),
+                                         self._totals.get("longest_block_ms", 0))
+        else:
+            st.update(self._totals)
         st["files"] = len(self.paths)
         return st
 
