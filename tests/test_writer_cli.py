@@ -275,7 +275,7 @@ def test_sigterm_with_a_slow_reader_of_stdout(lab, tmp_path):
             "    if not b:\n"
             "        break\n"
             "    out.write(b)\n"
-            "    time.sleep(0.05)\n")
+            "    time.sleep(0.2)\n")
     reader = subprocess.Popen([sys.executable, "-c", slow], stdin=subprocess.PIPE)
     proc = lab_capture(lab, "-w", "-", "udp", stdout=reader.stdin)
     reader.stdin.close()
@@ -294,10 +294,13 @@ def test_sigterm_with_a_slow_reader_of_stdout(lab, tmp_path):
                 p.kill()
                 p.wait()
     assert elapsed < 8, elapsed
-    assert code == ExitStatus.ERROR, err
     n = captured_count(err)
-    lost = int(re.search(r"^(\d+) packets not written$", err, re.M).group(1))
-    assert lost > 0 and n + lost <= 2000
+    lost = re.search(r"^(\d+) packets not written$", err, re.M)
+    if code == ExitStatus.ERROR:                # the stop came with more than 3 s of writing left
+        assert lost and int(lost.group(1)) > 0 and n + int(lost.group(1)) <= 2000, err
+        assert "pyxring: writing -: the reader stopped reading (gave up at the stop)" in err
+    else:
+        assert code == 0 and not lost, err
     assert len(records(sink)) == n and n > 0
 
 
