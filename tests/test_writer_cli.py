@@ -306,8 +306,8 @@ def test_sigterm_with_a_slow_reader_of_stdout(lab, tmp_path):
 
 def test_verbose_names_the_writer(lab, tmp_path):
     for engine, first, last in (
-            ("auto", "with io_uring (O_DIRECT, 4 buffers of 1024 KiB)",
-             r"writer: io_uring \(O_DIRECT, 4 buffers of 1024 KiB\), \d+ writes, \d+ waits for "
+            ("auto", "with io_uring (O_DIRECT, 8 buffers of 2048 KiB)",
+             r"writer: io_uring \(O_DIRECT, 8 buffers of 2048 KiB\), \d+ writes, \d+ waits for "
              r"a free buffer \(\d+ ms\), longest wait \d+\.\d ms$"),
             ("write", "with write(2)", r"writer: write\(2\), longest wait \d+\.\d ms$")):
         out = tmp_path / f"{engine}.pcapng.zst"

@@ -49,10 +49,10 @@ def add_arguments(parser):
                                         "O_DIRECT, or write(2) (default auto: io_uring where "
                                         "the kernel and file system allow it)")
     g.add_argument("--uring-buffers", type=_int_arg("io_uring buffer count", 2), metavar="N",
-                   help="io_uring: number of registered buffers (default 4)")
+                   help="io_uring: number of registered buffers (default 8)")
     g.add_argument("--uring-buffer-size", type=_int_arg("io_uring buffer size", 4),
                    metavar="KiB", help="io_uring: size of each buffer in KiB, a multiple of 4 "
-                                       "(default 1024)")
+                                       "(default 2048)")
 
 
 def _rotation_requested(args):
