@@ -31,17 +31,25 @@ def loop_ext4(tmp_path, mib=8):
     with open(image, "wb") as f:
         f.truncate(mib << 20)
     _run("mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-m", "0", str(image))
-    dev = subprocess.run(["losetup", "-f", "--show", str(image)], check=True,
-                         capture_output=True, timeout=60).stdout.decode().strip()
+    _DEVICES[str(mnt)] = [image, _attach(image)]
     try:
-        _run("mount", dev, str(mnt))
+        _run("mount", _DEVICES[str(mnt)][1], str(mnt))
         try:
             yield mnt
         finally:
             thaw(mnt)
             _unmount(mnt)
     finally:
-        subprocess.run(["losetup", "-d", dev], capture_output=True, timeout=60)
+        subprocess.run(["losetup", "-d", _DEVICES.pop(str(mnt))[1]], capture_output=True,
+                       timeout=60)
+
+
+_DEVICES = {}                           # mount point -> [image, loop device]
+
+
+def _attach(image):
+    return subprocess.run(["losetup", "-f", "--show", str(image)], check=True,
+                          capture_output=True, timeout=60).stdout.decode().strip()
 
 
 def shut_down(mnt):
@@ -82,9 +90,12 @@ def _unmount(mnt):
 
 
 def remount(mnt):
-    """Unmount and mount again (after a shutdown the files read back as the
-    disk holds them)."""
-    dev = subprocess.run(["findmnt", "-n", "-o", "SOURCE", str(mnt)], capture_output=True,
-                         timeout=60).stdout.decode().strip()
+    """Unmount, and mount again from a fresh loop device (after a shutdown the
+    old device's cache may still hold blocks the dead mount left behind):
+    the files then read back as the image holds them."""
+    image, dev = _DEVICES[str(mnt)]
     _run("umount", str(mnt))
+    subprocess.run(["losetup", "-d", dev], capture_output=True, timeout=60)
+    dev = _attach(image)
+    _DEVICES[str(mnt)] = [image, dev]
     _run("mount", dev, str(mnt))

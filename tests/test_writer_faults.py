@@ -29,6 +29,20 @@ def frame(i):
     return i.to_bytes(8, "big") + POOL[start:start + 100 + (i * 37) % 1400]
 
 
+def write_frames(w, lo, hi):
+    for i in range(lo, hi):
+        w.write(frame(i), ts_ns=TS0 + i)
+
+
+def reference(path, n, engine="write"):
+    """The same ``n`` frames written by one engine in one go."""
+    r = open_writer(path, engine=engine)
+    write_frames(r, 0, n)
+    r.write_stats(received=n, start_ns=TS0, end_ns=TS0 + 1)
+    r.close()
+    return path.read_bytes()
+
+
 def tshark_frames(path):
     """tshark must read the whole file: no 'cut short', exit 0."""
     r = subprocess.run([require_tool("tshark"), "-r", str(path), "-T", "fields", "-e",
@@ -49,17 +63,14 @@ def test_disk_full_ends_the_file_at_its_last_whole_packet(tmp_path, engine, name
     with loop_ext4(tmp_path, mib=6) as mnt:
         path = mnt / name
         w = open_writer(path, "pcapng" if "pcapng" in name else "pcap", engine=engine)
-        written = 0
         with pytest.raises(WriteError) as info:
-            for i in range(100_000):
-                w.write(frame(i), ts_ns=TS0 + i)
-                written += 1
+            write_frames(w, 0, 100_000)
         w.close()
         msg = str(info.value)
         n = info.value.records_in_file
         assert msg == (f"writing {path}: No space left on device "
                        f"(the file holds {n} whole packets)")
-        assert 0 < n <= written and w.packets_written == n
+        assert 0 < n < 100_000 and w.packets_written == n
         assert len(tshark_frames(path)) == n
         assert records(path) == [frame(i) for i in range(n)]
         tool = {".zst": "zstd", ".gz": "gzip"}.get(path.suffix)
@@ -76,14 +87,12 @@ def test_io_error_leaves_the_file_as_last_written(tmp_path, engine):
     with loop_ext4(tmp_path, mib=32) as mnt:
         path = mnt / "eio.pcapng"
         w = open_writer(path, engine=engine)
-        for i in range(2000):
-            w.write(frame(i), ts_ns=TS0 + i)
+        write_frames(w, 0, 2000)
         w.flush()
         shut_down(mnt)
         with pytest.raises(WriteError, match=f"writing {path}: Input/output error "
                                              r"\(the file holds 2000 whole packets\)"):
-            for i in range(2000, 20000):
-                w.write(frame(i), ts_ns=TS0 + i)
+            write_frames(w, 2000, 20000)
             w.flush()
         w.close()
         assert w.packets_written == 2000
@@ -98,28 +107,20 @@ def test_a_frozen_disk_fills_the_ring_and_the_wait_is_counted(tmp_path):
     with loop_ext4(tmp_path, mib=64) as mnt:
         path = mnt / "frozen.pcapng"
         w = open_writer(path, engine="uring", buffers=2, buffer_size=65536)
-        for i in range(100):
-            w.write(frame(i), ts_ns=TS0 + i)
+        write_frames(w, 0, 100)
         w.flush()
         freeze(mnt)
         thawer = threading.Timer(0.5, thaw, (mnt,))
         thawer.start()
         try:
-            for i in range(100, 1100):
-                w.write(frame(i), ts_ns=TS0 + i)
+            write_frames(w, 100, 1100)
         finally:
             thawer.join()
         st = w.stats()
         w.write_stats(received=1100, start_ns=TS0, end_ns=TS0 + 1)
         w.close()
         assert st["full_waits"] >= 1 and st["full_wait_ms"] >= 300, st
-        ref = tmp_path / "ref.pcapng"
-        r = open_writer(ref, engine="write")
-        for i in range(1100):
-            r.write(frame(i), ts_ns=TS0 + i)
-        r.write_stats(received=1100, start_ns=TS0, end_ns=TS0 + 1)
-        r.close()
-        assert path.read_bytes() == ref.read_bytes()
+        assert path.read_bytes() == reference(tmp_path / "ref.pcapng", 1100)
 
 
 def test_a_stalled_disk_gives_up_at_the_deadline(tmp_path):
@@ -128,8 +129,7 @@ def test_a_stalled_disk_gives_up_at_the_deadline(tmp_path):
     with loop_ext4(tmp_path, mib=64) as mnt:
         path = mnt / "stalled.pcapng"
         w = open_writer(path, engine="uring", buffers=2, buffer_size=65536)
-        for i in range(500):
-            w.write(frame(i), ts_ns=TS0 + i)
+        write_frames(w, 0, 500)
         w.flush()
         freeze(mnt)
         try:
@@ -154,26 +154,20 @@ def test_a_stalled_disk_gives_up_at_the_deadline(tmp_path):
 
 
 def test_auto_writes_with_write2_where_o_direct_is_refused(tmp_path):
-    ref = tmp_path / "ref.pcapng"
-    r = open_writer(ref, engine="uring")
-    for i in range(3000):
-        r.write(frame(i), ts_ns=TS0 + i)
-    r.write_stats(received=1, start_ns=TS0, end_ns=TS0)
-    r.close()
+    ref = reference(tmp_path / "ref.pcapng", 3000, engine="uring")
     with ramfs(tmp_path) as mnt:
         for engine, writer, direct in (("auto", "write", None), ("uring", "io_uring", False)):
             notices = []
             path = mnt / f"{engine}.pcapng"
             w = open_writer(path, engine=engine, notice=notices.append)
-            for i in range(3000):
-                w.write(frame(i), ts_ns=TS0 + i)
-            w.write_stats(received=1, start_ns=TS0, end_ns=TS0)
+            write_frames(w, 0, 3000)
+            w.write_stats(received=3000, start_ns=TS0, end_ns=TS0 + 1)
             st = w.stats()
             w.close()
             assert st["writer"] == writer and st.get("direct_io") is direct, st
             assert notices == ([f"pyxring: {mnt} does not take O_DIRECT; writing {path} "
                                 f"with write(2)"] if engine == "auto" else [])
-            assert path.read_bytes() == ref.read_bytes()
+            assert path.read_bytes() == ref
 
 
 # The child process installs a seccomp filter that refuses io_uring_setup
@@ -234,11 +228,9 @@ def test_a_signal_during_a_flush_loses_nothing(tmp_path):
     with loop_ext4(tmp_path, mib=32) as mnt:
         path = mnt / "sig.pcapng"
         w = open_writer(path, engine="uring")
-        for i in range(50):
-            w.write(frame(i), ts_ns=TS0 + i)
+        write_frames(w, 0, 50)
         w.flush()
-        for i in range(50, 120):
-            w.write(frame(i), ts_ns=TS0 + i)
+        write_frames(w, 50, 120)
         freeze(mnt)
         old = signal.signal(signal.SIGALRM, interrupt)
         try:
@@ -249,14 +241,7 @@ def test_a_signal_during_a_flush_loses_nothing(tmp_path):
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
             thaw(mnt)
-        for i in range(120, 2000):
-            w.write(frame(i), ts_ns=TS0 + i)
+        write_frames(w, 120, 2000)
         w.write_stats(received=2000, start_ns=TS0, end_ns=TS0 + 1)
         w.close()
-        ref = tmp_path / "ref.pcapng"
-        r = open_writer(ref, engine="write")
-        for i in range(2000):
-            r.write(frame(i), ts_ns=TS0 + i)
-        r.write_stats(received=2000, start_ns=TS0, end_ns=TS0 + 1)
-        r.close()
-        assert path.read_bytes() == ref.read_bytes()
+        assert path.read_bytes() == reference(tmp_path / "ref.pcapng", 2000)
