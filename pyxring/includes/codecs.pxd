@@ -24,7 +24,6 @@ cdef extern from "<zlib.h>" nogil:
         Z_STREAM_END
         Z_BUF_ERROR
         Z_NO_FLUSH
-        Z_SYNC_FLUSH
         Z_FINISH
         Z_DEFLATED
         Z_DEFAULT_STRATEGY
@@ -43,7 +42,6 @@ cdef extern from "<zstd.h>" nogil:
         size_t size
         size_t pos
     ctypedef enum ZSTD_EndDirective:
-        ZSTD_e_continue
         ZSTD_e_flush
         ZSTD_e_end
     ctypedef enum ZSTD_cParameter:
@@ -79,15 +77,10 @@ cdef extern from "<lz4frame.h>" nogil:
         unsigned stableDst
     enum:
         LZ4F_VERSION
-        LZ4F_HEADER_SIZE_MAX
-        LZ4F_max64KB
-        LZ4F_blockLinked
-        LZ4F_contentChecksumEnabled
     size_t LZ4F_createCompressionContext(LZ4F_cctx **cctxPtr, unsigned version)
     size_t LZ4F_freeCompressionContext(LZ4F_cctx *cctx)
     size_t LZ4F_compressBegin(LZ4F_cctx *cctx, void *dstBuffer, size_t dstCapacity,
                               const LZ4F_preferences_t *prefsPtr)
-    size_t LZ4F_compressBound(size_t srcSize, const LZ4F_preferences_t *prefsPtr)
     size_t LZ4F_compressUpdate(LZ4F_cctx *cctx, void *dstBuffer, size_t dstCapacity,
                                const void *srcBuffer, size_t srcSize,
                                const LZ4F_compressOptions_t *cOptPtr)

@@ -15,7 +15,7 @@ import os
 import sys
 
 from pyxring.compress import codec_for_name
-from pyxring.errors import PyxringError, WriteError
+from pyxring.errors import PyxringError
 from pyxring.writer._format import Writer
 from pyxring.writer._output import FdOutput
 
@@ -98,11 +98,9 @@ def _open_output(path, engine, buffers, buffer_size, notice, flags):
 
 
 def open_file(path, format="pcapng", interfaces=(), *, precision="ns", compression="auto",
-              level=None, engine="auto", buffers=None, buffer_size=None, notice=None,
-              exclusive=False):
+              level=None, engine="auto", buffers=None, buffer_size=None, notice=None):
     """One capture file (no rotation): the record stage on top of an
-    optional codec on top of the chosen output.  ``exclusive``: fail if
-    the file exists instead of replacing it."""
+    optional codec on top of the chosen output; an existing file is replaced."""
     if format not in FORMATS:
         raise PyxringError(f"unknown file format {format!r} (choose pcap or pcapng)")
     if precision not in ("ns", "us"):
@@ -120,7 +118,7 @@ def open_file(path, format="pcapng", interfaces=(), *, precision="ns", compressi
             codec = codec_for_name(path)
     elif compression != "none":
         codec = compression
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_TRUNC
     sink = _open_output(path, engine, buffers, buffer_size, notice or _stderr_notice, flags)
     out = sink
     try:

@@ -22,18 +22,17 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 from pyxring.includes.codecs cimport (
-    z_stream, deflateInit2, deflate, deflateReset, deflateEnd, inflateInit2, inflate, inflateReset, inflateEnd,
-    Z_OK, Z_STREAM_END, Z_BUF_ERROR, Z_NO_FLUSH, Z_FINISH, Z_DEFLATED,
+    z_stream, deflateInit2, deflate, deflateReset, deflateEnd, inflateInit2, inflate, inflateReset,
+    inflateEnd, Z_OK, Z_STREAM_END, Z_BUF_ERROR, Z_NO_FLUSH, Z_FINISH, Z_DEFLATED,
     Z_DEFAULT_STRATEGY,
-    ZSTD_CCtx, ZSTD_DCtx, ZSTD_inBuffer, ZSTD_outBuffer,
-    ZSTD_e_flush, ZSTD_e_end, ZSTD_c_compressionLevel, ZSTD_createCCtx, ZSTD_freeCCtx,
-    ZSTD_CCtx_setParameter, ZSTD_compressStream2, ZSTD_createDCtx, ZSTD_freeDCtx,
-    ZSTD_decompressStream, ZSTD_isError, ZSTD_getErrorName,
-    LZ4F_cctx, LZ4F_dctx, LZ4F_preferences_t, LZ4F_VERSION, LZ4F_HEADER_SIZE_MAX,
-    LZ4F_createCompressionContext, LZ4F_freeCompressionContext, LZ4F_compressBegin,
-    LZ4F_compressBound, LZ4F_compressUpdate, LZ4F_flush, LZ4F_compressEnd,
-    LZ4F_createDecompressionContext, LZ4F_freeDecompressionContext, LZ4F_decompress,
-    LZ4F_isError, LZ4F_getErrorName)
+    ZSTD_CCtx, ZSTD_DCtx, ZSTD_inBuffer, ZSTD_outBuffer, ZSTD_e_flush, ZSTD_e_end,
+    ZSTD_c_compressionLevel, ZSTD_createCCtx, ZSTD_freeCCtx, ZSTD_CCtx_setParameter,
+    ZSTD_compressStream2, ZSTD_createDCtx, ZSTD_freeDCtx, ZSTD_decompressStream, ZSTD_isError,
+    ZSTD_getErrorName,
+    LZ4F_cctx, LZ4F_dctx, LZ4F_preferences_t, LZ4F_VERSION, LZ4F_createCompressionContext,
+    LZ4F_freeCompressionContext, LZ4F_compressBegin, LZ4F_compressUpdate, LZ4F_flush,
+    LZ4F_compressEnd, LZ4F_createDecompressionContext, LZ4F_freeDecompressionContext,
+    LZ4F_decompress, LZ4F_isError, LZ4F_getErrorName)
 from pyxring.writer._output cimport Output, output_mark, NO_MARK
 
 from pyxring.errors import PyxringError
