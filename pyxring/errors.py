@@ -32,6 +32,11 @@ class BackendUnavailable(PyxringError):
     """The requested backend can't run here (kernel, driver, missing module)."""
 
 
+class CaptureFileError(PyxringError):
+    """A capture file is missing, unreadable, not a capture file, truncated
+    or corrupt; the message names the file, the byte offset and the reason."""
+
+
 def raise_errno(err, what, hint=""):
     """Raise the exception for ``err`` (an errno) while doing ``what``
     (e.g. "binding AF_PACKET socket to veth0")."""

@@ -1,5 +1,16 @@
-# File-descriptor calls of the capture file writer (write(2) itself is in
-# posix_io.pxd, shared with the backends).
+# File-descriptor calls beyond posix_io.pxd, of the file source (reading)
+# and of the capture file writer (only what is used).
+cdef extern from "<unistd.h>" nogil:
+    ssize_t read(int fd, void *buf, size_t count)
+    int ftruncate(int fd, long length)
+    int usleep(unsigned usec)
+
+cdef extern from "<sys/mman.h>" nogil:
+    int madvise(void *addr, size_t length, int advice)
+    enum:
+        MADV_SEQUENTIAL
+        MADV_WILLNEED
+
 cdef extern from "<fcntl.h>" nogil:
     int fcntl(int fd, int cmd, ...)
     enum:
@@ -8,10 +19,6 @@ cdef extern from "<fcntl.h>" nogil:
         F_GETPIPE_SZ
         O_NONBLOCK
         O_DIRECT
-
-cdef extern from "<unistd.h>" nogil:
-    int ftruncate(int fd, long length)
-    int usleep(unsigned usec)
 
 cdef extern from "<sys/ioctl.h>" nogil:
     int ioctl(int fd, unsigned long request, ...)

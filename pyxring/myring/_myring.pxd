@@ -3,7 +3,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 
 from pyxring._core cimport Source, Batch, pkt_desc
-from pyxring.includes.pcap cimport bpf_program
+from pyxring._libpcap cimport BatchFilter
 
 cdef extern from "myring_user.h" nogil:
     struct myring_hdr:
@@ -115,9 +115,8 @@ cdef class MyringSource(Source):
     cdef uint64_t filtered
     cdef uint64_t lost          # sum of DROP records' counts
     cdef uint64_t drop_records
-    # an optional user-space filter (libpcap's interpreter)
-    cdef bint have_filter
-    cdef bpf_program prog
-    cdef bytes prog_bytes
+    # an optional user-space filter (libpcap's interpreter over each batch)
+    cdef BatchFilter bfilter
+    cdef bint have_filter       # records are cut to the snaplen after the filter ran
     cdef Py_ssize_t collect(self, Batch batch) noexcept nogil
     cdef _teardown(self)
