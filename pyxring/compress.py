@@ -10,7 +10,7 @@ The codecs are zlib, libzstd and liblz4, linked into ``pyxring.writer._codec``.
 import io
 import os
 
-from pyxring.errors import PyxringError
+from pyxring.errors import CaptureFileError
 
 __all__ = ["open_decompressed", "codec_for_name", "sniff", "EXTENSIONS"]
 
@@ -19,8 +19,8 @@ MAGICS = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"\x04\x22\x4d\
 READ_CHUNK = 1 << 18
 
 
-class CompressedFileError(PyxringError):
-    """Compressed data that is corrupt or cut short."""
+class CompressedFileError(CaptureFileError):
+    """Compressed data that is corrupt or cut short (the message names the file)."""
 
 
 def codec_for_name(name):
@@ -41,7 +41,12 @@ def sniff(head):
 
 
 class DecompressedFile(io.RawIOBase):
-    """The decompressed bytes of a binary file object, read in order."""
+    """The decompressed bytes of a binary file object, read in order.
+
+    A raw stream: ``readinto`` returns what it has decoded as soon as it has
+    some, and raises ``CompressedFileError`` only when it has nothing to
+    give, so a reader first gets every byte before a cut.  (Buffered, the
+    error of a later raw read would swallow the bytes of an earlier one.)"""
 
     def __init__(self, raw, codec, name, owns=True):
         from pyxring.writer._codec import Decompressor
@@ -99,9 +104,14 @@ def _peek(f, n):
 def open_decompressed(source):
     """A decompressing binary file object for ``source`` (a path or a
     readable binary file object) when its bytes are gzip, zstd or lz4;
-    None when they are not (a path is then not kept open)."""
+    None when they are not (a path is then not kept open), and for a path
+    that is not a regular file."""
     if isinstance(source, (str, bytes, os.PathLike)):
         name = os.fsdecode(source)
+        if not os.path.isfile(source):
+            # a FIFO would lose the bytes looked at; a directory or a missing
+            # file is the caller's to report
+            return None
         f = open(source, "rb")
         try:
             codec = sniff(_peek(f, 4) or b"")
@@ -111,11 +121,11 @@ def open_decompressed(source):
         if codec is None:
             f.close()
             return None
-        return io.BufferedReader(DecompressedFile(f, codec, name), READ_CHUNK)
+        return DecompressedFile(f, codec, name)
     head = _peek(source, 4)
     codec = sniff(head or b"")
     if codec is None:
         return None
     name = getattr(source, "name", None)
     name = name if isinstance(name, str) else "<file object>"
-    return io.BufferedReader(DecompressedFile(source, codec, name, owns=False), READ_CHUNK)
+    return DecompressedFile(source, codec, name, owns=False)
