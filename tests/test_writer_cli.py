@@ -317,3 +317,60 @@ def test_verbose_names_the_writer(lab, tmp_path):
         assert f"pyxring: writing {out} with zstd compression, {first[5:]}" in err, err
         assert re.search(last.replace("writer: ", "writer: zstd compression, "), err, re.M), err
         assert len(records(out)) == 50
+
+
+def test_sigterm_while_every_io_uring_buffer_is_in_flight(lab, tmp_path):
+    """Issue 18: a disk that stops completing writes (a frozen file system)
+    fills the ring of in-flight buffers; SIGTERM still ends the capture in
+    seconds with the closing lines and one error line, counting only what
+    the disk completed."""
+    import threading
+    from fsfaults import freeze, thaw
+    with loop_ext4(tmp_path, mib=64) as mnt:
+        out = mnt / "frozen.pcapng"
+        proc = lab_capture(lab, "-w", str(out), "--uring-buffers", "2", "--uring-buffer-size",
+                           "64", "-v", "udp")
+        lines = []
+
+        def pump():
+            for raw in iter(proc.stderr.readline, b""):
+                lines.append(raw.decode())
+        try:
+            listening(proc)
+            reader = threading.Thread(target=pump, daemon=True)
+            reader.start()
+            lab.send_frames(lab.udp_frames(100, size=1500))
+            assert wait_for(lambda: readable(out) == 100), "the first packets never reached the file"
+            freeze(mnt)
+            lab.send_frames(lab.udp_frames(400, size=1500))
+            time.sleep(1.0)                       # both buffers in flight, the loop waits
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert wait_for(lambda: any("pyxring: writing" in ln for ln in lines), timeout=15)
+            elapsed = time.monotonic() - t0
+        finally:
+            thaw(mnt)                             # the kernel finishes the writes; the process exits
+            if proc.poll() is None:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        err = "".join(lines)
+        assert elapsed < 8, elapsed
+        assert proc.returncode == ExitStatus.ERROR, err
+        n = captured_count(err)
+        assert 100 <= n < 500
+        assert re.search(r"^pyxring: writing .*frozen\.pcapng: the disk did not complete \d+ writes "
+                         r"in time \(gave up at the stop\) \(the file holds \d+ whole packets\)$",
+                         err, re.M), err
+        assert re.search(r"waits for a free buffer", err)
+        got = []
+        try:
+            with pyxring.open_reader(out) as r:
+                for rec in r:
+                    got.append(rec.data)
+        except pyxring.PyxringError:
+            pass                                  # writes the disk finished after the stop
+        frames = lab.udp_frames(100, size=1500)
+        assert got[:100] == frames and len(got) >= n

@@ -61,6 +61,7 @@ cdef class CodecOutput(Output):
     cdef uint8_t *tmp
     cdef size_t tmp_size
     cdef readonly unsigned long long bytes_in
+    cdef object interrupted      # an exception of the next stage, kept until the buffer is done
 
     def __init__(self, Output down, str codec, level=None, size_t buffer_size=1 << 20):
         cdef int rc
@@ -137,7 +138,7 @@ cdef class CodecOutput(Output):
                     rc = deflate(&self.zs, Z_FINISH)
                 if rc != Z_OK and rc != Z_STREAM_END and rc != Z_BUF_ERROR:
                     raise PyxringError(f"gzip: compression failed ({rc})")
-                self.down.write_bytes(self.tmp, self.tmp_size - self.zs.avail_out)
+                self._pass_on(self.tmp, self.tmp_size - self.zs.avail_out)
             deflateReset(&self.zs)              # the next member starts with its own header
         elif self.kind == ZSTD:
             zin.src = src
@@ -153,7 +154,7 @@ cdef class CodecOutput(Output):
                                              ZSTD_e_end if last else ZSTD_e_flush)
                 if ZSTD_isError(r):
                     raise PyxringError(f"zstd: {ZSTD_getErrorName(r).decode()}")
-                self.down.write_bytes(self.tmp, zout.pos)
+                self._pass_on(self.tmp, zout.pos)
         else:
             while n:
                 k = n if n < CHUNK else CHUNK
@@ -161,7 +162,7 @@ cdef class CodecOutput(Output):
                     r = LZ4F_compressUpdate(self.lc, self.tmp, self.tmp_size, src, k, NULL)
                 if LZ4F_isError(r):
                     raise PyxringError(f"lz4: {LZ4F_getErrorName(r).decode()}")
-                self.down.write_bytes(self.tmp, r)
+                self._pass_on(self.tmp, r)
                 src += k
                 n -= k
             with nogil:
@@ -169,7 +170,7 @@ cdef class CodecOutput(Output):
                      LZ4F_flush(self.lc, self.tmp, self.tmp_size, NULL))
             if LZ4F_isError(r):
                 raise PyxringError(f"lz4: {LZ4F_getErrorName(r).decode()}")
-            self.down.write_bytes(self.tmp, r)
+            self._pass_on(self.tmp, r)
         return 0
 
     cdef int _hand_on(self, bint last) except -1:
@@ -177,6 +178,7 @@ cdef class CodecOutput(Output):
         cdef uint64_t records = self.last_mark_records
         if self.down.failed_errno:
             self.down.fail(self.down.failed_errno, "")
+        self.interrupted = None
         self._compress(self.buf, self.fill, last)
         self.bytes_in += self.fill
         self.offset += self.fill
@@ -184,19 +186,34 @@ cdef class CodecOutput(Output):
         self.begin_buffer()
         if whole:
             output_mark(self.down, records)     # decodable up to here, on a record
+        if self.interrupted is not None:
+            # the whole buffer is compressed (what did not fit waits in the
+            # next stage's overflow); now the interruption may go on
+            exc, self.interrupted = self.interrupted, None
+            raise exc
         return 0
 
-    cdef int commit(self) except -1:
+    cdef int _pass_on(self, const uint8_t *p, size_t n) except -1:
+        """Hand compressed bytes on; an interruption of the next stage is
+        kept until this buffer is done, so the stream stays whole."""
+        try:
+            self.down.write_bytes(p, n)
+        except (KeyboardInterrupt, Exception) as exc:
+            if self.down.failed_errno:
+                raise
+            if self.interrupted is None:
+                self.interrupted = exc
+        return 0
+
+    cdef int _commit(self) except -1:
         return self._hand_on(False)
 
-    cdef int flush(self) except -1:
+    cdef int _flush(self) except -1:
         if self.fill:
             self._hand_on(False)
         return self.down.flush()
 
-    cdef int finish(self) except -1:
-        if self.finished:
-            return 0
+    cdef int _finish(self) except -1:
         try:
             if not self.down.failed_errno:
                 self._hand_on(True)

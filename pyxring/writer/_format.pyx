@@ -277,13 +277,17 @@ cdef class Writer:
                 caplen = descs[i].caplen if descs[i].caplen <= snaplen else snaplen
                 need = self.record_size(caplen)
                 if out.splits_records and out.cap:
-                    # fill this buffer to the brim: the record continues in the next
+                    # fill this buffer to the brim: the record continues in the
+                    # next (or, after an interruption, waits in the overflow:
+                    # either way it is written)
                     self.put_record(self.scratch, &descs[i], caplen, iface)
-                    out.write_bytes(self.scratch, need)
-                    self.records += 1
-                    output_mark(out, self.records)
-                    nbytes += caplen
-                    i += 1
+                    try:
+                        out.write_bytes(self.scratch, need)
+                    finally:
+                        self.records += 1
+                        output_mark(out, self.records)
+                        nbytes += caplen
+                        i += 1
                 else:
                     out.commit()
         finally:

@@ -16,6 +16,14 @@
 # records, not compressed data) finds cut points between the first and the
 # last one of a buffer by walking its records, so a short write loses no
 # record that did reach the file.
+#
+# Interruptions.  A stage may be interrupted while it waits (a signal during
+# a wait for a free io_uring buffer or for a pipe's reader).  Bytes handed to
+# ``write_bytes`` are never dropped or reordered then: what did not fit is
+# kept in ``overflow`` (with the cut point that ends it) and goes first when
+# the stage next makes room, in ``commit``, ``flush`` or ``finish``.  Those
+# three drain the overflow and then call the stage's own ``_commit``,
+# ``_flush``, ``_finish``.
 from libc.stdint cimport uint8_t, uint64_t
 
 ctypedef size_t (*record_walker)(const uint8_t *p, size_t n, uint64_t *packets) noexcept nogil
@@ -47,9 +55,20 @@ cdef class Output:
     cdef uint64_t deadline_ns       # monotonic; 0: wait for the file as long as it takes
     cdef public bytes stream_end    # a compressed stream: the bytes that end it at a cut point
 
+    # bytes accepted but not yet in a buffer (after an interruption)
+    cdef uint8_t *overflow
+    cdef size_t overflow_len, overflow_off, overflow_cap
+    cdef bint overflow_mark
+    cdef uint64_t overflow_records
+
     cdef int commit(self) except -1
     cdef int flush(self) except -1
     cdef int finish(self) except -1
+    cdef int _commit(self) except -1
+    cdef int _flush(self) except -1
+    cdef int _finish(self) except -1
+    cdef int drain(self) except -1
+    cdef int keep(self, const uint8_t *p, size_t n) except -1
     cdef int write_bytes(self, const uint8_t *p, size_t n) except -1
     cdef int fail(self, int err, str why) except -1
     cdef int begin_buffer(self) noexcept nogil
@@ -57,6 +76,10 @@ cdef class Output:
 
 
 cdef inline void output_mark(Output out, uint64_t records) noexcept nogil:
+    if out.overflow_len:
+        out.overflow_mark = True                # it ends the overflow, not this buffer
+        out.overflow_records = records
+        return
     if out.first_mark == NO_MARK:
         out.first_mark = out.fill
         out.first_mark_records = records

@@ -11,7 +11,7 @@ free room is the pipe's size less what is unread), so a reader that is cut
 off still gets a file that ends on a record.
 """
 from libc.stdint cimport uint8_t, uint64_t
-from libc.stdlib cimport malloc, free
+from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy
 from cpython.exc cimport PyErr_CheckSignals
 
@@ -43,31 +43,101 @@ cdef class Output:
         self.last_mark = NO_MARK
         return 0
 
-    cdef int commit(self) except -1:
+    def __dealloc__(self):
+        free(self.overflow)
+
+    cdef int _commit(self) except -1:
         raise NotImplementedError
+
+    cdef int _flush(self) except -1:
+        raise NotImplementedError
+
+    cdef int _finish(self) except -1:
+        raise NotImplementedError
+
+    cdef int commit(self) except -1:
+        """Make room: the buffer is full (or the stage has none)."""
+        if self.overflow_len:
+            self.drain()
+            if self.fill < self.cap:
+                return 0
+        return self._commit()
 
     cdef int flush(self) except -1:
-        raise NotImplementedError
+        self.drain()
+        return self._flush()
 
     cdef int finish(self) except -1:
-        raise NotImplementedError
+        if self.finished:
+            return 0
+        try:
+            if not self.failed_errno:
+                self.drain()
+        finally:
+            self._finish()
+        return 0
+
+    cdef int keep(self, const uint8_t *p, size_t n) except -1:
+        """Queue bytes behind the overflow (an interruption came first)."""
+        cdef size_t want = self.overflow_len + n
+        cdef uint8_t *q
+        if want > self.overflow_cap:
+            want = max(want, 2 * self.overflow_cap, <size_t>65536)
+            q = <uint8_t *>realloc(self.overflow, want)
+            if q == NULL:
+                raise MemoryError()
+            self.overflow = q
+            self.overflow_cap = want
+        memcpy(self.overflow + self.overflow_len, p, n)
+        self.overflow_len += n
+        return 0
+
+    cdef int drain(self) except -1:
+        """Move the overflow into buffers (committing full ones; another
+        interruption leaves the rest where it is)."""
+        cdef size_t k
+        while self.overflow_len:
+            if self.fill == self.cap:
+                self._commit()
+            k = self.cap - self.fill
+            if k > self.overflow_len - self.overflow_off:
+                k = self.overflow_len - self.overflow_off
+            memcpy(self.buf + self.fill, self.overflow + self.overflow_off, k)
+            self.fill += k
+            self.overflow_off += k
+            if self.overflow_off == self.overflow_len:
+                self.overflow_len = self.overflow_off = 0
+                if self.overflow_mark:
+                    self.overflow_mark = False
+                    output_mark(self, self.overflow_records)
+        return 0
 
     cdef int write_bytes(self, const uint8_t *p, size_t n) except -1:
         """Append ``n`` bytes, committing full buffers; bytes that fit one
-        buffer stay in one buffer unless this output splits records."""
+        buffer stay in one buffer unless this output splits records.  If a
+        commit is interrupted, the bytes not placed wait in the overflow."""
         cdef size_t k
-        if not self.splits_records and n > self.cap - self.fill and n <= self.cap:
-            self.commit()
-        while n:
-            if self.fill == self.cap:
-                self.commit()
-            k = self.cap - self.fill
-            if k > n:
-                k = n
-            memcpy(self.buf + self.fill, p, k)
-            self.fill += k
-            p += k
-            n -= k
+        if self.overflow_len:
+            # behind an interruption: queue, and wait for the next commit,
+            # flush or finish (a stalled output is waited for only there)
+            return self.keep(p, n)
+        try:
+            if not self.splits_records and n > self.cap - self.fill and n <= self.cap:
+                self._commit()
+            while n:
+                if self.fill == self.cap:
+                    self._commit()
+                k = self.cap - self.fill
+                if k > n:
+                    k = n
+                memcpy(self.buf + self.fill, p, k)
+                self.fill += k
+                p += k
+                n -= k
+        except BaseException:
+            if n and not self.failed_errno:
+                self.keep(p, n)
+            raise
         return 0
 
     cdef int fail(self, int err, str why) except -1:
@@ -127,7 +197,7 @@ cdef class FdOutput(Output):
         self.cap = buffer_size
 
     def __dealloc__(self):
-        free(self.buf)
+        free(self.buf)          # the base class frees the overflow
 
     cdef size_t _chunk(self) noexcept nogil:
         """How much of the buffer to offer the next write(): into a pipe,
@@ -218,7 +288,7 @@ cdef class FdOutput(Output):
                 ftruncate(self.fd, <long>self.safe_offset)
             self.end_stream_at_cut(self.fd)
 
-    cdef int commit(self) except -1:
+    cdef int _commit(self) except -1:
         cdef buffer_marks m
         if self.failed_errno:
             self.fail(self.failed_errno, "")
@@ -232,15 +302,13 @@ cdef class FdOutput(Output):
         self.begin_buffer()
         return 0
 
-    cdef int flush(self) except -1:
-        return self.commit()
+    cdef int _flush(self) except -1:
+        return self._commit()
 
-    cdef int finish(self) except -1:
-        if self.finished:
-            return 0
+    cdef int _finish(self) except -1:
         try:
             if not self.failed_errno:
-                self.commit()
+                self._commit()
         finally:
             self.finished = True
             if self.nonblocking:

@@ -316,6 +316,11 @@ cdef class UringOutput(Output):
             t0 = now_monotonic_ns()
             try:
                 while slot < 0 and not self.failed_errno:
+                    if self.deadline_ns and now_monotonic_ns() >= self.deadline_ns:
+                        self.failed_errno = ETIMEDOUT
+                        self.failure = (f"writing {self.path}: the disk did not complete "
+                                        f"{self.in_flight} writes in time (gave up at the stop)")
+                        break
                     self._wait_one()
                     slot = self._free_slot()
             finally:
@@ -328,7 +333,7 @@ cdef class UringOutput(Output):
         self._start_slot(slot)
         return 0
 
-    cdef int commit(self) except -1:
+    cdef int _commit(self) except -1:
         """The buffer is full (the stage before fills it whole): submit it."""
         if self.failed_errno:
             self.fail(self.failed_errno, "")
@@ -338,7 +343,7 @@ cdef class UringOutput(Output):
             self._next_buffer()
         return 0
 
-    cdef int flush(self) except -1:
+    cdef int _flush(self) except -1:
         """Everything accepted goes to the file; waits for the writes."""
         if self.failed_errno:
             self.fail(self.failed_errno, "")
@@ -390,7 +395,7 @@ cdef class UringOutput(Output):
         self.end_stream_at_cut(self.fd)
 
 
-    cdef int finish(self) except -1:
+    cdef int _finish(self) except -1:
         """Write the rest, wait for everything, end the file exactly."""
         if self.finished:
             return 0
