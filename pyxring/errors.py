@@ -105,3 +105,19 @@ def interface_exists(iface, ifindex, fd=None):
     finally:
         if own is not None:
             own.close()
+
+
+class WriteError(PyxringError):
+    """Writing a capture file failed (disk full, I/O error, a reader that
+    stopped reading).  The file has been cut at the last whole record that
+    reached it; ``records_in_file`` is how many packets it holds."""
+
+    def __init__(self, msg, errno=None, path=None, records_in_file=None):
+        super().__init__(msg)
+        self.errno = errno
+        self.path = path
+        self.records_in_file = records_in_file
+
+
+class ReaderGone(WriteError, BrokenPipeError):
+    """The reader of a pipe closed it (``| head``); not worth a traceback."""

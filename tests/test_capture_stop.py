@@ -75,13 +75,6 @@ def test_several_interfaces_in_one_capture(lab):
     assert "lo: 2 packets captured, 4 received by filter, 0 dropped by kernel" in err
 
 
-def _writer_has_interfaces():
-    from pyxring._writer import PcapngWriter
-    return hasattr(PcapngWriter, "add_interface")
-
-
-@pytest.mark.xfail(not _writer_has_interfaces(), strict=True,
-                   reason="the writer's add_interface() (writer branch) has not landed")
 def test_several_interfaces_into_one_pcapng(lab, tmp_path):
     out = tmp_path / "multi.pcapng"
     p = start(lab, pyxring("-i", lab.if_b, "-i", "lo", "-c", "6", "-w", str(out), "icmp"))
@@ -110,9 +103,7 @@ def test_several_interfaces_need_pcapng(lab, tmp_path):
 def test_an_interface_lost_among_several_ends_the_capture(lab, tmp_path, backend):
     from test_cli import frame_lengths
     out = tmp_path / "lost.pcapng"
-    args = ["-i", lab.if_b, "-i", "lo", "--backend", backend, "udp"]
-    if _writer_has_interfaces():
-        args += ["-w", str(out)]
+    args = ["-i", lab.if_b, "-i", "lo", "--backend", backend, "-w", str(out), "udp"]
     p = start(lab, pyxring(*args))
     lab.send_frames(lab.udp_frames(30))
     time.sleep(0.5)
@@ -121,10 +112,7 @@ def test_an_interface_lost_among_several_ends_the_capture(lab, tmp_path, backend
     assert pc == 1, err
     assert err.splitlines()[-1] == f"pyxring: capture on {lab.if_b}: the interface disappeared"
     assert counts(err)[0] == 30
-    if _writer_has_interfaces():
-        assert frame_lengths(out) == ["64"] * 30
-    else:
-        assert len(pout.splitlines()) == 30
+    assert frame_lengths(out) == ["64"] * 30
 
 
 def test_stop_after_the_ring_filled_up_reads_nothing_twice(lab, tmp_path):

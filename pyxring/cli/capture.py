@@ -9,6 +9,8 @@ import sys
 import time
 
 from pyxring.errors import BackendUnavailable, ConfigError
+from pyxring.writer import FileLimitReached
+from pyxring.writer import cli as writer_cli
 
 
 class _Stop(Exception):
@@ -48,6 +50,7 @@ def add_arguments(parser):
             continue
         if hasattr(mod, "add_cli_options"):
             mod.add_cli_options(parser.add_argument_group(f"{name} backend options"))
+    writer_cli.add_arguments(parser)
 
 
 class _Tap:
@@ -93,8 +96,8 @@ def run(args, *, ready=None, tcpdump_mode=False):
     ``ready`` (tests) is called with the first source once every source is
     open and receiving."""
     from pyxring.cli import capture_options, listing, privileges
-    from pyxring.writers import open_writer
     plan = capture_options.resolve(args, tcpdump_mode=tcpdump_mode)
+    writer_cli.check_arguments(args)
     if args.list_interfaces:
         return listing.show_devices()
     if args.list_datalinks or args.list_tstamp_types:
@@ -111,14 +114,10 @@ def run(args, *, ready=None, tcpdump_mode=False):
         if args.user:
             privileges.drop_to(args.user, keep_dac_override=bool(args.write and not to_stdout))
         if args.write:
-            src = taps[0].src
-            fmt = args.format or ("pcap" if to_stdout and len(taps) == 1 else "pcapng")
-            writer = open_writer(args.write, fmt, linktype=src.linktype, snaplen=args.snaplen,
-                                 precision=args.time_precision or "ns", ifname=taps[0].iface,
-                                 ifdescription=_ifdescription(src))
-            _add_interfaces(writer, taps, args)
-            if to_stdout:
-                writer.flush()
+            writer = writer_cli.open_for_capture(args, [(t.iface, t.src) for t in taps],
+                                                 _ifdescription)
+            for iid, t in enumerate(taps):
+                t.interface_id = iid
         if args.user and args.write and not to_stdout:
             privileges.done()
         if not args.write or args.print_too:
@@ -146,19 +145,6 @@ def run(args, *, ready=None, tcpdump_mode=False):
 
 def _ifdescription(src):
     return f"pyxring {_backend_name(src)} backend; timestamps: {src.timestamp_source}"
-
-
-def _add_interfaces(writer, taps, args):
-    """One pcapng interface block per further -i (the writer's
-    add_interface; interface 0 is the one the file was opened with)."""
-    if len(taps) == 1:
-        return
-    if not hasattr(writer, "add_interface"):
-        raise ConfigError("several -i with -w need a writer with add_interface(), "
-                          "which this build's writer lacks")
-    for t in taps[1:]:
-        t.interface_id = writer.add_interface(t.src.linktype, args.snaplen, name=t.iface,
-                                              description=_ifdescription(t.src))
 
 
 def _open_taps(plan, args):
@@ -284,7 +270,7 @@ def _capture_loop(taps, writer, summary, args, to_stdout):
                     writer.flush()       # keep the file current while idle
                 status.update(taps)
         except (KeyboardInterrupt, _Stop):
-            pass
+            writer_cli.stopping(writer)
         if remaining != 0:
             # stopped by a signal or --duration: what the kernel counted as
             # received must be in the file too (a second signal gives up)
@@ -296,7 +282,9 @@ def _capture_loop(taps, writer, summary, args, to_stdout):
                     finally:
                         batch.release()
     except (KeyboardInterrupt, _Stop):
-        pass
+        writer_cli.stopping(writer)
+    except FileLimitReached as exc:
+        sys.stderr.write(f"pyxring: {exc}\n")
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
@@ -365,23 +353,17 @@ def _finish(taps, writer, args):
     """Flush and close everything; then tcpdump's closing lines (summed over
     the interfaces; -v adds each interface's, and the backends' counters).
     Further Ctrl-C / SIGTERM are held off so the file is always complete."""
-    from pyxring.cli import silence_stdout
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
     old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         stats = [t.src.stats() for t in taps]
+        captured = sum(t.src.delivered for t in taps)
+        more, failure = [], None
         if writer is not None:
-            try:
-                for t, st in zip(taps, stats):
-                    kw = {"interface_id": t.interface_id} if t.interface_id else {}
-                    writer.write_stats(received=st.get("received"), dropped=st.get("dropped"),
-                                       delivered=t.src.delivered, **kw)
-                writer.close()
-            except BrokenPipeError:
-                silence_stdout()
+            captured, more, failure = writer_cli.close_for_capture(
+                writer, stats, captured, getattr(args, "verbose", False))
         for t in taps:
             t.src.close()
-        captured = sum(t.src.delivered for t in taps)
         received = sum(st.get("received", 0) for st in stats)
         dropped = sum(st.get("dropped", 0) for st in stats)
         sys.stderr.write(f"{_packets(captured)} captured\n"
@@ -397,7 +379,10 @@ def _finish(taps, writer, args):
                 if extra:
                     prefix = f"{t.iface}: " if len(taps) > 1 else ""
                     sys.stderr.write(prefix + " ".join(f"{k}={v}" for k, v in extra.items()) + "\n")
+        sys.stderr.write("".join(line + "\n" for line in more))
         sys.stderr.flush()
+        if failure is not None:
+            raise failure
     finally:
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
