@@ -14,6 +14,7 @@ import pytest
 
 from conftest import ROOT, pyxring_cmd, require_root, require_tool
 from replay_lab import FarSide, lab, write_file  # noqa: F401
+from unprivileged import as_nobody, readable_copy  # noqa: F401 (a fixture)
 
 END_LINE = re.compile(r"^(\d+) packets sent \((\d+) bytes\), (\d+) failed, \d+\.\d{3} s, "
                       r"[\d.]+ pps, [\d.]+ Mbps, (timing error median (<1 us|\d+ us|\d+ ms), "
@@ -137,16 +138,14 @@ def test_missing_or_down_interface_is_the_error_alone(lab, small_file, capsys, b
 
 
 @pytest.mark.parametrize("backend", ["auto", "xdp", "tpacket"])
-def test_without_privilege_the_permission_error_alone(lab, backend):
-    require_tool("setpriv")
+def test_without_privilege_the_permission_error_alone(lab, backend, readable_copy):
     with tempfile.TemporaryDirectory() as tmp:
         os.chmod(tmp, 0o755)
         path = os.path.join(tmp, "in.pcap")
         write_file(path, lab.udp_frames(3))
         os.chmod(path, 0o644)
-        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
-               "--bounding-set=-all", *pyxring_cmd("replay", path, lab.if_a, "--backend", backend)]
-        proc = lab.run_a(cmd, check=False, env={**os.environ, "PYTHONPATH": ROOT})
+        cmd = as_nobody(readable_copy, "replay", path, lab.if_a, "--backend", backend)
+        proc = lab.run_a(cmd, check=False, cwd="/")
     err = proc.stderr.decode()
     assert proc.returncode == 3, err
     line = one_line(err)
