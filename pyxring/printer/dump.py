@@ -1,0 +1,78 @@
+"""The raw dumps: hex (-x), hex and ASCII (-X, and the default dump tcpdump
+prints below frames it can't decode), ASCII (-A).  Byte for byte the
+layout of tcpdump's print-ascii.c: 16 bytes a line, ``0xOFFS:`` then
+groups of two bytes, the ASCII column after a 40-column hex field."""
+
+# ASCII column: graphic characters as themselves, everything else '.'
+_GRAPH = "".join(chr(c) if 0x21 <= c <= 0x7E else "." for c in range(256))
+# -A: also keep tab, space and newline
+_ASCII = "".join(chr(c) if 0x21 <= c <= 0x7E or c in (9, 10, 32) else "." for c in range(256))
+
+
+def _available(b, off, length):
+    """The bytes to dump and whether the view ended first (tcpdump prints
+    what it has, then reports the truncation)."""
+    have = max(len(b) - off, 0)
+    if length > have:
+        return bytes(b[off:off + have]), True
+    return bytes(b[off:off + length]), False
+
+
+def hex_and_ascii(out, indent, b, off, length):
+    data, cut = _available(b, off, length)
+    lines = []
+    for start in range(0, len(data), 16):
+        chunk = data[start:start + 16]
+        hexpart = " ".join(chunk[i:i + 2].hex() for i in range(0, len(chunk), 2))
+        lines.append(f"{indent}0x{start:04x}:  "
+                     f"{hexpart:<39}  {chunk.decode('latin-1').translate(_GRAPH_TABLE)}")
+    out.append("".join(lines))
+    if cut:
+        raise IndexError(off + length)
+
+
+def hex_only(out, indent, b, off, length):
+    data, cut = _available(b, off, length)
+    lines = []
+    for start in range(0, len(data), 16):
+        chunk = data[start:start + 16]
+        lines.append(f"{indent}0x{start:04x}:  " +
+                     " ".join(chunk[i:i + 2].hex() for i in range(0, len(chunk), 2)))
+    out.append("".join(lines))
+    if cut:
+        raise IndexError(off + length)
+
+
+def ascii_only(out, b, off, length):
+    data, cut = _available(b, off, length)
+    text = []
+    n = len(data)
+    i = 0
+    while i < n:
+        c = data[i]
+        i += 1
+        if c == 13:
+            # A CR before a newline (or among the last two bytes) is left
+            # out; elsewhere it shows as '.'.
+            if n - i > 1 and data[i] != 10:
+                text.append(".")
+        else:
+            text.append(_ASCII[c])
+    out.append("\n" + "".join(text))
+    if cut:
+        raise IndexError(off + length)
+
+
+_GRAPH_TABLE = str.maketrans({chr(c): _GRAPH[c] for c in range(256)})
+
+
+def default_print(nd, b, off, length):
+    """tcpdump's ND_DEFAULTPRINT: a hex and ASCII dump of what can't be
+    decoded.  Most callers skip it when -q/-x/-X/-A is given
+    (``nd.suppress_default_print``), as tcpdump's do; a few don't."""
+    hex_and_ascii(nd.out, "\n\t", b, off, length)
+
+
+def default_print_unless_suppressed(nd, b, off, length):
+    if not nd.suppress_default_print:
+        hex_and_ascii(nd.out, "\n\t", b, off, length)
