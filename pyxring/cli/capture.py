@@ -7,6 +7,7 @@ import sys
 import time
 
 from pyxring.errors import BackendUnavailable
+from pyxring.printer import options as printer_options
 
 
 class _Stop(Exception):
@@ -33,9 +34,7 @@ def add_arguments(parser):
     parser.add_argument("--time-precision", choices=("ns", "us"), default=None,
                    help="timestamp precision: of pcap files (default ns; pcapng always stores "
                         "ns) and of printed lines (default us, like tcpdump)")
-    parser.add_argument("-q", dest="quiet", action="store_true", help="no live status line")
-    parser.add_argument("-v", dest="verbose", action="store_true",
-                   help="also print the backend's own counters at the end")
+    printer_options.add_arguments(parser)
     for name in backends.BACKENDS:
         try:
             mod = backends.backend_module(name)
@@ -107,16 +106,16 @@ def run(args, *, ready=None):
             if to_stdout:
                 writer.flush()
         else:
-            summary = _printer(args)
+            summary = _printer(args, src.linktype)
     except BaseException:
         src.close()
         raise
     try:
-        if not args.quiet or to_stdout:
-            sys.stderr.write(f"pyxring: listening on {args.iface} ({_backend_name(src)} backend), link-type "
-                             f"{_LINKTYPES.get(src.linktype, src.linktype)}, snapshot length "
-                             f"{args.snaplen} bytes\n")
-            sys.stderr.flush()
+        # (tcpdump says it with -q too)
+        sys.stderr.write(f"pyxring: listening on {args.iface} ({_backend_name(src)} backend), link-type "
+                         f"{_LINKTYPES.get(src.linktype, src.linktype)}, snapshot length "
+                         f"{args.snaplen} bytes\n")
+        sys.stderr.flush()
         if ready is not None:
             ready(src)
         _capture_loop(src, writer, summary, args, to_stdout)
@@ -132,16 +131,12 @@ def _backend_name(src):
     return type(src).__module__.split(".")[1]
 
 
-def _printer(args):
-    from pyxring.summary import Summarizer, format_ts
-    out = sys.stdout
-    digits = 9 if args.time_precision == "ns" else 6
-    summarize = Summarizer()
+def _printer(args, linktype):
+    printer = printer_options.printer_from_args(args, sys.stdout, linktype)
 
     def show(batch):
-        lines = [f"{format_ts(p.ts_ns, digits)} {summarize(p.data, 1, p.wirelen)}" for p in batch]
-        out.write("\n".join(lines) + "\n")
-        out.flush()
+        printer.print_batch(batch)
+        sys.stdout.flush()
     return show
 
 

@@ -1,15 +1,16 @@
-"""``pyxring read FILE [-c N] [EXPR]``: print a capture file like ``tcpdump -r``.
+"""``pyxring read FILE [-c N] [options] [EXPR]``: print a capture file like
+``tcpdump -nn -r``.
 
-One line per packet, ``TIMESTAMP SUMMARY`` (local time, microseconds unless
-``--nano``), with the same text tcpdump prints for the common protocols
-(see ``pyxring.summary`` for the known differences).  A tcpdump filter
-expression is compiled by libpcap and run by libpcap's interpreter, so it
-selects exactly the packets tcpdump would.
+Each packet is printed as tcpdump prints it, with tcpdump's printing
+options (``pyxring.printer.options``: -e -q -v -S -x -X -A -t... --nano).
+A tcpdump filter expression is compiled by libpcap and run by libpcap's
+interpreter, so it selects exactly the packets tcpdump would.
 """
 import os
 import sys
 
-from pyxring.errors import PyxringError
+from pyxring.errors import ConfigError, PyxringError
+from pyxring.printer import options as printer_options
 
 EXIT_OK = 0
 EXIT_ERROR = 1        # unreadable, truncated or corrupt file
@@ -24,12 +25,7 @@ def add_arguments(parser):
     parser.add_argument("file", metavar="FILE", help="pcap or pcapng file ('-' for standard input)")
     parser.add_argument("-c", "--count", type=int, default=0, metavar="N",
                         help="stop after N matching packets")
-    parser.add_argument("-e", "--link", action="store_true",
-                        help="print the link-level header (like tcpdump -e)")
-    parser.add_argument("-S", "--absolute-seq", action="store_true",
-                        help="absolute TCP sequence numbers (like tcpdump -S)")
-    parser.add_argument("--nano", action="store_true",
-                        help="nanosecond timestamps (like --time-stamp-precision=nano)")
+    printer_options.add_arguments(parser)
     parser.add_argument("expression", nargs="*", metavar="EXPR",
                         help="tcpdump filter expression")
     return parser
@@ -41,18 +37,17 @@ def _print_err(msg):
 
 def run(args) -> int:
     from pyxring.reader import open_reader
-    from pyxring.summary import Summarizer, format_ts, summarize
 
     expr = " ".join(args.expression).strip()
     if args.count < 0:
         _print_err(f"-c {args.count}: the count must be positive")
         return EXIT_USAGE
-    if args.absolute_seq:
-        def line_of(data, lt, wl):
-            return summarize(data, lt, wl, args.link)
-    else:
-        line_of = Summarizer(link=args.link)
-    precision = 9 if args.nano else 6
+    out = sys.stdout
+    try:
+        printer = printer_options.printer_from_args(args, out)
+    except ConfigError as exc:
+        _print_err(str(exc))
+        return EXIT_USAGE
     programs = {}     # linktype -> compiled filter (pcapng files may mix link types)
 
     def matches(rec):
@@ -62,9 +57,7 @@ def run(args) -> int:
             insns = programs[rec.linktype] = _libpcap.compile_filter(expr, rec.linktype)
         return _libpcap.offline_filter(insns, rec.data, rec.wirelen) != 0
 
-    out = sys.stdout
     printed = 0
-    buf = []
     try:
         with open_reader(args.file) as rd:
             lt = rd.linktype
@@ -80,21 +73,15 @@ def run(args) -> int:
             for rec in rd:
                 if expr and not matches(rec):
                     continue
-                buf.append(f"{format_ts(rec.ts_ns, precision)} "
-                           f"{line_of(rec.data, rec.linktype, rec.wirelen)}\n")
+                printer.print_record(rec)
                 printed += 1
-                if len(buf) >= 256:
-                    out.write("".join(buf))
-                    buf.clear()
                 if args.count and printed >= args.count:
                     break
-            out.write("".join(buf))
-            out.flush()
+            printer.flush()
     except PyxringError as exc:
         try:
             # What was read before the damage is still printed, then the error.
-            out.write("".join(buf))
-            out.flush()
+            printer.flush()
         except BrokenPipeError:
             pass
         _print_err(str(exc))

@@ -23,7 +23,9 @@ __all__ = ["Printer", "format_ts", "LINKTYPE_NAMES"]
 
 MAXIMUM_SNAPLEN = 262144
 
+LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
+LINKTYPE_LOOP = 108
 LINKTYPE_RAW = 101
 LINKTYPE_LINUX_SLL = 113
 LINKTYPE_IPV4 = 228
@@ -33,6 +35,7 @@ LINKTYPE_LINUX_SLL2 = 276
 # tcpdump's "link-type NAME (description)" for the header line
 LINKTYPE_NAMES = {
     0: "NULL (BSD loopback)", 1: "EN10MB (Ethernet)", 101: "RAW (Raw IP)", 12: "RAW (Raw IP)",
+    108: "LOOP (OpenBSD loopback)",
     113: "LINUX_SLL (Linux cooked v1)", 276: "LINUX_SLL2 (Linux cooked v2)",
     228: "IPV4 (Raw IPv4)", 229: "IPV6 (Raw IPv6)",
 }
@@ -54,16 +57,6 @@ def _raw_if_print(nd, b, length):
     return 0
 
 
-def _ipv4_if_print(nd, b, length):
-    ip.ip_print(nd, b, 0, length)
-    return 0
-
-
-def _ipv6_if_print(nd, b, length):
-    ip6.ip6_print(nd, b, 0, length)
-    return 0
-
-
 def _ether_if_print(nd, b, length):
     link.ether_if_print(nd, b, length)
     return nd.ll_hdr_len
@@ -72,14 +65,17 @@ def _ether_if_print(nd, b, length):
 _LINK_PRINTERS = {
     LINKTYPE_ETHERNET: _ether_if_print,
     LINKTYPE_RAW: _raw_if_print, 12: _raw_if_print,
-    LINKTYPE_IPV4: _ipv4_if_print, LINKTYPE_IPV6: _ipv6_if_print,
+    LINKTYPE_IPV4: _raw_if_print, LINKTYPE_IPV6: _raw_if_print,
     LINKTYPE_LINUX_SLL: link.sll_if_print, LINKTYPE_LINUX_SLL2: link.sll2_if_print,
+    LINKTYPE_NULL: link.null_if_print, LINKTYPE_LOOP: link.loop_if_print,
 }
 
 
 def _unsupported_if_print(nd, b, length):
+    """Link types tcpdump has no printer for: it says so and dumps them."""
+    nd.out.append("UNSUPPORTED")
     dump.hex_and_ascii(nd.out, "\n\t", b, 0, len(b))
-    return len(b)
+    return 0
 
 
 class Printer:
@@ -95,7 +91,7 @@ class Printer:
 
     def __init__(self, out=None, *, link=0, quiet=0, verbose=0, absolute_seq=False, hex=0,
                  hex_ascii=0, ascii=0, timestamps=0, nano=False, number=False,
-                 linktype=LINKTYPE_ETHERNET):
+                 linktype=LINKTYPE_ETHERNET, line_buffered=False):
         self.out = sys.stdout if out is None else out
         self.nd = Nd(eflag=link, qflag=quiet, vflag=verbose, Sflag=absolute_seq,
                      suppress_default_print=bool(quiet or hex or hex_ascii))
@@ -106,6 +102,7 @@ class Printer:
         self.number = number
         self.count = 0
         self.linktype = linktype
+        self.line_buffered = line_buffered
         self._pending = []
 
     # -- one packet --------------------------------------------------------
@@ -153,6 +150,8 @@ class Printer:
 
     def print_packet(self, data, linktype=None, wirelen=None, ts=(0, 0)):
         self.out.write(self.format_packet(data, linktype, wirelen, ts) + "\n")
+        if self.line_buffered:
+            self.out.flush()
 
     # -- many packets ------------------------------------------------------
     def print_batch(self, batch):
@@ -169,6 +168,8 @@ class Printer:
         if lines:
             lines.append("")
             self.out.write("\n".join(lines))
+            if self.line_buffered:
+                self.out.flush()
 
     def print_record(self, rec):
         """A record from ``pyxring.open_reader``."""
@@ -176,7 +177,7 @@ class Printer:
         if parts is None:
             parts = divmod(rec.ts_ns, 1_000_000_000)
         self._pending.append(self.format_packet(rec.data, rec.linktype, rec.wirelen, parts))
-        if len(self._pending) >= 256:
+        if len(self._pending) >= 256 or self.line_buffered:
             self.flush()
 
     def flush(self):

@@ -29,6 +29,7 @@ u16 = struct.Struct("!H").unpack_from
 u32 = struct.Struct("!I").unpack_from
 u64 = struct.Struct("!Q").unpack_from
 le16 = struct.Struct("<H").unpack_from
+le32 = struct.Struct("<I").unpack_from
 _ip4 = struct.Struct("!4B").unpack_from
 _b6 = struct.Struct("6s").unpack_from
 _b16 = struct.Struct("16s").unpack_from

@@ -4,7 +4,7 @@ they share (tcpdump's print-ether.c, print-sll.c, print-raw.c)."""
 import socket
 
 from pyxring.printer import arp, dump, ip, ip6, llc
-from pyxring.printer._nd import be16, be32, etheraddr, limit, tok
+from pyxring.printer._nd import be16, be32, etheraddr, le32, limit, tok
 from pyxring.printer.names import ETHERTYPE_NAMES
 
 
@@ -218,3 +218,47 @@ def sll2_if_print(nd, b, length):
     if nd.eflag:
         nd.out.append(header_text(length))
     return _cooked_payload(nd, b, 20, length - 20, caplen - 20, 20, ether_type, header_text)
+
+
+_AF_NAMES = {2: "IPv4", 6: "NS", 7: "ISO", 16: "Appletalk", 23: "IPX", 24: "IPv6", 28: "IPv6",
+             30: "IPv6"}
+
+
+def _null_common(nd, b, length, family):
+    out = nd.out
+
+    def header():
+        if nd.qflag:
+            return "%s, length %u: " % (_AF_NAMES.get(family) or "Unknown AF %u" % family, length)
+        return "AF %s (%u), length %u: " % (_AF_NAMES.get(family, "Unknown"), family, length)
+    if nd.eflag:
+        out.append(header())
+    if family == 2:
+        ip.ip_print(nd, b, 4, length - 4)
+    elif family in (24, 28, 30):
+        ip6.ip6_print(nd, b, 4, length - 4)
+    else:
+        if not nd.eflag:
+            out.append(header())
+        dump.default_print_unless_suppressed(nd, b, 4, len(b) - 4)
+    return 4
+
+
+def null_if_print(nd, b, length):
+    """BSD loopback: a 4-byte address family in the capturing host's byte
+    order (tcpdump swaps it when it looks swapped)."""
+    nd.proto = "null"
+    if len(b) < 4:
+        raise IndexError(4)
+    family = le32(b, 0)[0]
+    if family & 0xFFFF0000:
+        family = be32(b, 0)
+    return _null_common(nd, b, length, family)
+
+
+def loop_if_print(nd, b, length):
+    """OpenBSD loopback: the family in network byte order."""
+    nd.proto = "null"
+    if len(b) < 4:
+        raise IndexError(4)
+    return _null_common(nd, b, length, be32(b, 0))

@@ -10,7 +10,9 @@ cuts.pcap                  a few frames cut at every length (caplen < len)
 mangled.pcap               frames with bytes changed at random (seeded),
                            never the fields that pick a protocol or a port
 cooked.pcap / cooked2.pcap Linux cooked v1 / v2 headers
-raw.pcap                   raw IP (LINKTYPE_RAW)
+raw.pcap / rawip.pcap      raw IP (LINKTYPE_RAW, LINKTYPE_IPV4)
+null.pcap / loop.pcap      BSD and OpenBSD loopback headers
+user0.pcap                 a link type tcpdump has no printer for
 
 Frames are built byte by byte here (checksums computed, or deliberately
 wrong) so that every malformed case is exactly the one intended.  Ports
@@ -858,7 +860,8 @@ def mangled_frames(seed=20240613, count=600):
 
 
 def cooked_frames(version):
-    """Linux cooked captures: in/out/broadcast/multicast/other-host, VLAN,
+    """Linux cooked captures (the v2 ones name interface 1, lo on every
+    machine, and 999, which is no interface): in/out/broadcast/multicast/other-host, VLAN,
     802.2 LLC, unknown types."""
     body_ip = ipv4(udp(b"cooked"), 17)
     frames = []
@@ -878,6 +881,18 @@ def cooked_frames(version):
                 MAC_A + b"\0\0"
         frames.append(hdr + payload)
     frames.append(b"\0" * (10 if version == 1 else 15))
+    return frames
+
+
+def null_frames(order):
+    """BSD loopback (address family in host order, or swapped) and OpenBSD
+    loop (network order) headers."""
+    fam = lambda v: struct.pack(order + "I", v)  # noqa: E731
+    frames = [fam(2) + ipv4(udp(b"lo"), 17), fam(30) + ipv6(udp(b"lo6"), 17),
+              fam(24) + ipv6(udp(b"lo6"), 17), fam(28) + ipv6(tcp(flags="S"), 6),
+              fam(99) + b"unknown family", fam(0) + b"", fam(2) + b"\x60\0\0\0", b"\x02\0"]
+    if order == "<":
+        frames.append(struct.pack(">I", 2) + ipv4(udp(b"swapped"), 17))
     return frames
 
 
@@ -945,7 +960,12 @@ def main(outdir=HERE):
                [(ts, d, len(d)) for ts, d in zip(timestamps(len(mangled)), mangled)], 1)
     for name, frames, lt in (("cooked.pcap", cooked_frames(1), 113),
                              ("cooked2.pcap", cooked_frames(2), 276),
-                             ("raw.pcap", raw_frames(), 101)):
+                             ("raw.pcap", raw_frames(), 101),
+                             ("rawip.pcap", raw_frames(), 228),
+                             ("null.pcap", null_frames("<"), 0),
+                             ("loop.pcap", null_frames(">"), 108),
+                             ("user0.pcap", [b"frames of a link type nobody decodes",
+                                             b"\x00"], 147)):
         write_pcap(os.path.join(outdir, name),
                    [(ts, d, len(d)) for ts, d in zip(timestamps(len(frames)), frames)], lt)
 
