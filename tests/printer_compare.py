@@ -51,9 +51,9 @@ def tcpdump_lines(path, opts):
     return out.stdout.decode("latin-1").split("\n")
 
 
-def our_lines(path, opts):
+def our_lines(path, opts, fast=True):
     buf = io.StringIO()
-    printer = Printer(buf, **printer_kwargs(opts))
+    printer = Printer(buf, fast=fast, **printer_kwargs(opts))
     with open_reader(str(path)) as rd:
         for rec in rd:
             printer.print_record(rec)
@@ -69,7 +69,10 @@ def assert_same_lines(ours, theirs, what=""):
 
 
 def assert_file_matches_tcpdump(path, opts):
+    """Both ways: with the C fast path and with the Python printers alone."""
     theirs = tcpdump_lines(path, opts)
     assert len(theirs) > 1, f"tcpdump printed nothing for {path}"
     assert_same_lines(our_lines(path, opts), theirs, f"{path} {option_id(opts)}")
+    assert_same_lines(our_lines(path, opts, fast=False), theirs,
+                      f"{path} {option_id(opts)}, Python printers only")
     return theirs

@@ -242,3 +242,27 @@ def test_print_batch_and_records_write_whole_lines(tmp_path):
     assert buf.getvalue().count("\n") == 4
     assert_same_lines(buf.getvalue().split("\n")[2:], buf.getvalue().split("\n")[:2] + [""],
                       "record and packet")
+
+
+def test_fast_path_takes_the_common_frames():
+    """The C fast path prints the everyday frames itself (so it is the one
+    the speed figures measure), exactly as the Python printers do."""
+    mf = _generator()
+    frames = [mf.v4_udp(b"x" * 30), mf.v6_udp(), mf.v4_tcp(flags="S", options=mf.tcp_opt(
+        2, b"\x05\xb4") + mf.tcp_opt(4) + mf.tcp_opt(8, b"\0" * 8) + b"\1" + mf.tcp_opt(3, b"\7")),
+              mf.v4_tcp(flags="PA", ack=9, payload=b"data", options=b"\1\1" + mf.tcp_opt(
+                  5, b"\0\0\0\1\0\0\0\2")),
+              mf.v6_tcp(flags="A", ack=3), mf.vlan_frame(mf.ipv4(mf.udp(b"v"), 17), 0x0800,
+                                                         [(0x8100, 5), (0x8100, 6)]),
+              mf.ether(mf.ipv4(mf.icmp(8, 0, b"\0\1\0\2", b"ping"), 1), 0x0800),
+              mf.v6_icmp6(129, 0, b"\0\1\0\2")]
+    fast, slow, probe = Printer(), Printer(fast=False), Printer()
+    for frame in frames:
+        assert probe._fast.line(frame, len(frame)) is not None, frame.hex()
+        assert fast.format_packet(frame, 1, None, (7, 0)) == \
+            slow.format_packet(frame, 1, None, (7, 0))
+    # and gives the rest to the Python printers
+    for frame in (mf.ether(b"?" * 40, 0x88B5), mf.v4_tcp(flags="S", options=mf.tcp_opt(19,
+                                                                                        bytes(16))),
+                  mf.ether(mf.ipv4(b"f" * 16, 17, flags=9), 0x0800), mf.v4_udp()[:40]):
+        assert probe._fast.line(frame, len(frame) + 10) is None

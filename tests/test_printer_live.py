@@ -517,3 +517,48 @@ def test_capture_prints_what_tcpdump_prints(tmp_path, opts):
     assert len(theirs) > 8
     assert_same_lines(ours, theirs, f"capture {' '.join(opts)}")
     assert "packets captured" in err
+
+
+@privileged
+def test_print_batch_equals_packet_by_packet():
+    """A live batch printed by the C loop (timestamps, numbers, TCP state
+    across batches) is what the Python printers print packet by packet."""
+    require_root()
+    import io
+    import pyxring
+    from pyxring import netlab
+    from pyxring.printer import Printer
+    variants = [{}, {"timestamps": 2}, {"timestamps": 4}, {"timestamps": 3}, {"timestamps": 1},
+                {"nano": True}, {"number": True}, {"absolute_seq": True}]
+    pairs = [(Printer(io.StringIO(), **kw), Printer(io.StringIO(), fast=False, **kw))
+             for kw in variants]
+    seen = 0
+    with netlab.VethPair(prefix="pprq") as lab:
+        with lab.enter_b():
+            cap = pyxring.capture(lab.if_b, backend="tpacket")
+        with cap:
+            srv = _listener(lab, "b", addr=lab.ip_b)
+            with srv:
+                t = _serve(srv, reply=b"k" * 3000)
+                with _client(lab) as cli:
+                    cli.connect((lab.ip_b, PORT))
+                    cli.sendall(b"j" * 5000)
+                    cli.shutdown(socket.SHUT_WR)
+                    while cli.recv(65536):
+                        pass
+                t.join(10)
+            lab.send_frames(lab.udp_frames(3, size=80, dport=PORT, vlan=9) +
+                            lab.udp_frames(3, size=70, dport=PORT))
+            lab.run_a(["ping", "-c", "2", "-i", "0.2", "-W", "2", lab.ip_b])
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                with cap.batch(200) as batch:
+                    for fast, slow in pairs:
+                        fast.print_batch(batch)
+                        for p in batch:
+                            slow.print_packet(p, 1, p.wirelen, divmod(p.ts_ns, 1_000_000_000))
+                    seen += len(batch)
+    assert seen > 20
+    for (fast, slow), kw in zip(pairs, variants):
+        assert_same_lines(fast.out.getvalue().split("\n"), slow.out.getvalue().split("\n"),
+                          f"print_batch {kw}")

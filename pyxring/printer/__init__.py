@@ -19,6 +19,11 @@ from pyxring.printer import dump, link, ip, ip6
 from pyxring.printer._nd import TRUNCATED, Nd
 from pyxring.printer.timestamps import Timestamps, format_ts
 
+try:
+    from pyxring.printer._fast import FastPath
+except ImportError:          # not built: the Python printers do it all
+    FastPath = None
+
 __all__ = ["Printer", "format_ts", "LINKTYPE_NAMES"]
 
 MAXIMUM_SNAPLEN = 262144
@@ -86,12 +91,13 @@ class Printer:
     given: ``hex=2`` is ``-xx``, ``hex_ascii=1`` is ``-X``, ``ascii=2`` is
     ``-AA``.  ``timestamps`` is tcpdump's -t count (0 .. 5), ``nano``
     prints nanoseconds, ``number`` prefixes each packet with its number
-    (``-#``), ``absolute_seq`` is ``-S``.
+    (``-#``), ``absolute_seq`` is ``-S``.  ``fast=False`` keeps the C
+    fast path out (the tests compare both ways).
     """
 
     def __init__(self, out=None, *, link=0, quiet=0, verbose=0, absolute_seq=False, hex=0,
                  hex_ascii=0, ascii=0, timestamps=0, nano=False, number=False,
-                 linktype=LINKTYPE_ETHERNET, line_buffered=False):
+                 linktype=LINKTYPE_ETHERNET, line_buffered=False, fast=True):
         self.out = sys.stdout if out is None else out
         self.nd = Nd(eflag=link, qflag=quiet, vflag=verbose, Sflag=absolute_seq,
                      suppress_default_print=bool(quiet or hex or hex_ascii))
@@ -104,6 +110,11 @@ class Printer:
         self.linktype = linktype
         self.line_buffered = line_buffered
         self._pending = []
+        # the common case in C, for the default options (see _fast.pyx)
+        self._fast = None
+        if fast and FastPath is not None and not (link or quiet or verbose or hex or hex_ascii or
+                                                  ascii):
+            self._fast = FastPath(self.nd)
 
     # -- one packet --------------------------------------------------------
     def format_packet(self, data, linktype=None, wirelen=None, ts=(0, 0)):
@@ -124,10 +135,15 @@ class Printer:
             out.append(_invalid_header(caplen, length))
             return "".join(out)
         out.append(self.ts.format(ts[0], ts[1]))
+        lt = self.linktype if linktype is None else linktype
+        if lt == LINKTYPE_ETHERNET and self._fast is not None:
+            text = self._fast.line(b, length)
+            if text is not None:
+                out.append(text)
+                return "".join(out)
         nd.proto = ""
         nd.ll_hdr_len = 0
-        printer = _LINK_PRINTERS.get(self.linktype if linktype is None else linktype,
-                                     _unsupported_if_print)
+        printer = _LINK_PRINTERS.get(lt, _unsupported_if_print)
         try:
             hdrlen = printer(nd, b, length)
         except TRUNCATED:
@@ -158,6 +174,10 @@ class Printer:
         """Every packet of a batch (a live or a file batch), in one write."""
         fmt = self.format_packet
         default_linktype = getattr(getattr(batch, "source", None), "linktype", self.linktype)
+        if self._fast is not None and default_linktype == LINKTYPE_ETHERNET and \
+                not _PER_PACKET_LINKTYPE:
+            self._fast_batch(batch)
+            return
         lines = []
         for p in batch:
             lt = getattr(p, "linktype", default_linktype)
@@ -168,6 +188,26 @@ class Printer:
         if lines:
             lines.append("")
             self.out.write("\n".join(lines))
+            if self.line_buffered:
+                self.out.flush()
+
+    def _fast_batch(self, batch):
+        mode = self.ts.mode
+        ts_kind = 0 if mode == 1 else 2 if mode in (3, 5) else 1
+        base = self.count
+
+        def slow(i):
+            p = batch[i]
+            parts = getattr(p, "ts_parts", None)
+            if parts is None:
+                parts = divmod(p.ts_ns, 1_000_000_000)
+            self.count = base + i
+            return self.format_packet(p, LINKTYPE_ETHERNET, p.wirelen, parts).encode("latin-1")
+        text = self._fast.batch_text(batch, ts_kind, 9 if self.ts.nano else 6,
+                                     self.ts.second_text, slow, base if self.number else -1)
+        self.count = base + len(batch)
+        if text:
+            self.out.write(text)
             if self.line_buffered:
                 self.out.flush()
 
@@ -186,6 +226,19 @@ class Printer:
             self.out.write("\n".join(self._pending))
             self._pending.clear()
         self.out.flush()
+
+
+def _packets_know_their_linktype():
+    """Whether packets carry their own link type (a file's packets from
+    interfaces of different types); then batches print packet by packet."""
+    try:
+        from pyxring._core import Packet
+    except ImportError:
+        return False
+    return hasattr(Packet, "linktype")
+
+
+_PER_PACKET_LINKTYPE = _packets_know_their_linktype()
 
 
 def _invalid_header(caplen, length):

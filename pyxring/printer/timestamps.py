@@ -87,6 +87,15 @@ class Timestamps:
             return "%u" % (tv_sec & _M32) + self._frac_fmt % (frac & _M32) + " "
         return self._delta(tv_sec, frac)
 
+    def second_text(self, sec):
+        """The part of modes 0, 2 and 4 before the fraction, as bytes, for
+        a whole second ``sec`` (None when tcpdump prints an error instead)."""
+        tv_sec, _ = libpcap_timeval(sec, 0, self.nano)
+        if self.mode == 2:
+            return None if tv_sec & 0x80000000 else b"%u" % (tv_sec & _M32)
+        text = self._hms(tv_sec, self._date_fmt, time.localtime)
+        return None if text is None else text.encode()
+
     def _hms(self, tv_sec, fmt, convert):
         """strftime of tv_sec, or None when tcpdump can't convert it."""
         if tv_sec & 0x80000000:

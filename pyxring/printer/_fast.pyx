@@ -1,0 +1,539 @@
+# cython: freethreading_compatible = False
+"""The printer's common case in C: Ethernet (802.1Q tags skipped), IPv4
+without options or IPv6 without extension headers, then TCP (its usual
+options), UDP or an ICMP/ICMPv6 echo, printed with tcpdump's default
+options (-e, -q, -v and the dumps go the Python way).
+
+``frame`` writes exactly what the Python printers write for such a packet,
+or returns -1 for anything else -- a fragment, a truncation, an unusual
+option, another protocol -- and the Python printers take it.  TCP's
+relative sequence numbers use the Python printers' own table, so the two
+paths share conversations.  The tests run the whole corpus through both.
+"""
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DecodeLatin1
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdlib cimport malloc, realloc, free
+from libc.string cimport memcpy, memcmp
+
+from pyxring._core cimport Batch, pkt_desc
+from pyxring.includes.inet cimport AF_INET6, inet_ntop
+
+# One packet's text stays well below this (two IPv6 addresses, 40 bytes of
+# TCP options as SACK blocks or NOPs).
+DEF LINE_MAX = 1024
+
+cdef const char *FLAG_CHARS = b"FSRP.UEW"
+
+
+cdef inline uint16_t rd16(const uint8_t *p) noexcept nogil:
+    return (<uint16_t>p[0] << 8) | p[1]
+
+
+cdef inline uint32_t rd32(const uint8_t *p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+
+
+cdef inline char *put(char *o, const char *s) noexcept nogil:
+    while s[0]:
+        o[0] = s[0]
+        o += 1
+        s += 1
+    return o
+
+
+cdef inline char *put_u(char *o, uint64_t v) noexcept nogil:
+    cdef char tmp[24]
+    cdef int n = 0
+    if v == 0:
+        o[0] = b'0'
+        return o + 1
+    while v:
+        tmp[n] = <char>(48 + v % 10)
+        v //= 10
+        n += 1
+    while n:
+        n -= 1
+        o[0] = tmp[n]
+        o += 1
+    return o
+
+
+cdef inline char *put_pad(char *o, uint64_t v, int width) noexcept nogil:
+    """``v`` in ``width`` digits, zero-padded (more if it needs more)."""
+    cdef char tmp[24]
+    cdef int n = 0
+    while v or n < width:
+        tmp[n] = <char>(48 + v % 10)
+        v //= 10
+        n += 1
+    while n:
+        n -= 1
+        o[0] = tmp[n]
+        o += 1
+    return o
+
+
+cdef inline char *put_ip4(char *o, const uint8_t *a) noexcept nogil:
+    o = put_u(o, a[0])
+    o[0] = b'.'
+    o = put_u(o + 1, a[1])
+    o[0] = b'.'
+    o = put_u(o + 1, a[2])
+    o[0] = b'.'
+    return put_u(o + 1, a[3])
+
+
+cdef inline char *put_ip6(char *o, const uint8_t *a) noexcept nogil:
+    cdef char tmp[48]
+    inet_ntop(AF_INET6, a, tmp, 48)
+    return put(o, tmp)
+
+
+cdef class FastPath:
+    """What one Printer's fast path needs: its TCP conversations table and -S."""
+
+    cdef dict tcp_seq
+    cdef Py_ssize_t tcp_seq_limit
+    cdef bint absolute_seq
+    cdef object nd
+
+    def __init__(self, nd):
+        self.nd = nd
+        self.tcp_seq = nd.tcp_seq
+        self.tcp_seq_limit = nd.tcp_seq_limit
+        self.absolute_seq = bool(nd.Sflag)
+
+    cdef Py_ssize_t frame(self, const uint8_t *b, Py_ssize_t caplen, uint32_t wirelen,
+                          char *out) except -2:
+        """The text of an Ethernet frame into ``out``; its length, or -1."""
+        cdef Py_ssize_t off = 12, length = wirelen, capend
+        cdef uint16_t ltype
+        cdef char *o = out
+        if caplen < 14 or length < caplen:
+            return -1
+        ltype = rd16(b + 12)
+        off = 14
+        while ltype == 0x8100 or ltype == 0x88A8 or ltype == 0x9100 or ltype == 0x9200:
+            if caplen < off + 4 or length < off + 4:
+                return -1
+            ltype = rd16(b + off + 2)
+            off += 4
+        length -= off
+        if ltype == 0x0800:
+            return self.ipv4(b, caplen, off, length, out)
+        if ltype == 0x86DD:
+            return self.ipv6(b, caplen, off, length, out)
+        return -1
+
+    cdef Py_ssize_t ipv4(self, const uint8_t *b, Py_ssize_t caplen, Py_ssize_t off,
+                         Py_ssize_t length, char *out) except -2:
+        cdef uint32_t ip_len, plen
+        cdef uint16_t frag
+        cdef uint8_t proto
+        cdef Py_ssize_t capend, p
+        cdef char *o = out
+        if caplen < off + 20 or b[off] != 0x45 or length < 20:
+            return -1
+        ip_len = rd16(b + off + 2)
+        if ip_len < 20 or length < ip_len:
+            return -1
+        frag = rd16(b + off + 6)
+        if frag & 0x1FFF:
+            return -1
+        proto = b[off + 9]
+        capend = min(caplen, off + ip_len)
+        plen = ip_len - 20
+        p = off + 20
+        o = put(o, b"IP ")
+        if proto == 6:
+            return self.tcp(b, capend, p, plen, off, 4, o, out)
+        if proto == 17:
+            return udp(b, capend, p, plen, off, 4, frag & 0x2000, o, out)
+        if proto == 1:
+            if p + 8 > capend or (b[p] != 8 and b[p] != 0):
+                return -1
+            o = put_ip4(o, b + off + 12)
+            o = put(o, b" > ")
+            o = put_ip4(o, b + off + 16)
+            o = put(o, b": ICMP echo request, id " if b[p] == 8 else b": ICMP echo reply, id ")
+            o = put_u(o, rd16(b + p + 4))
+            o = put(o, b", seq ")
+            o = put_u(o, rd16(b + p + 6))
+            o = put(o, b", length ")
+            o = put_u(o, plen)
+            return o - out
+        return -1
+
+    cdef Py_ssize_t ipv6(self, const uint8_t *b, Py_ssize_t caplen, Py_ssize_t off,
+                         Py_ssize_t length, char *out) except -2:
+        cdef uint32_t payload_len, total
+        cdef uint8_t nh
+        cdef Py_ssize_t capend, p
+        cdef char *o = out
+        if caplen < off + 40 or (b[off] >> 4) != 6 or length < 40:
+            return -1
+        payload_len = rd16(b + off + 4)
+        total = payload_len + 40
+        if payload_len == 0 or length < total:
+            return -1
+        nh = b[off + 6]
+        capend = min(caplen, off + total)
+        p = off + 40
+        o = put(o, b"IP6 ")
+        if nh == 6:
+            return self.tcp(b, capend, p, payload_len, off, 6, o, out)
+        if nh == 17:
+            return udp(b, capend, p, payload_len, off, 6, 0, o, out)
+        if nh == 58:
+            if p + 8 > capend or (b[p] != 128 and b[p] != 129):
+                return -1
+            o = put_ip6(o, b + off + 8)
+            o = put(o, b" > ")
+            o = put_ip6(o, b + off + 24)
+            o = put(o, b": ICMP6, echo request, id " if b[p] == 128 else
+                    b": ICMP6, echo reply, id ")
+            o = put_u(o, rd16(b + p + 4))
+            o = put(o, b", seq ")
+            o = put_u(o, rd16(b + p + 6))
+            o = put(o, b", length ")
+            o = put_u(o, payload_len)
+            return o - out
+        return -1
+
+    cdef Py_ssize_t tcp(self, const uint8_t *b, Py_ssize_t capend, Py_ssize_t p, uint32_t length,
+                        Py_ssize_t iph, int ver, char *o, char *out) except -2:
+        cdef uint16_t sport, dport, win, urp
+        cdef uint32_t seq, ack, thseq = 0, thack = 0, hlen, datalen, s, e, base
+        cdef uint8_t flags, opt, ln
+        cdef Py_ssize_t cp, left, i, alen = 16 if ver == 6 else 4
+        cdef Py_ssize_t src_at = iph + (8 if ver == 6 else 12)
+        cdef bint rev = False, first = True
+        cdef int bit
+        if p + 20 > capend:
+            return -1
+        hlen = (b[p + 12] >> 4) * 4
+        if hlen < 20 or hlen > length or p + hlen > capend:
+            return -1
+        sport = rd16(b + p)
+        dport = rd16(b + p + 2)
+        seq = rd32(b + p + 4)
+        ack = rd32(b + p + 8)
+        flags = b[p + 13]
+        win = rd16(b + p + 14)
+        urp = rd16(b + p + 18)
+        if hlen > 20 and not options_ok(b, p + 20, hlen - 20):
+            return -1
+        if not self.absolute_seq and flags & 0x10:
+            rev = sport > dport or (sport == dport and
+                                    memcmp(b + src_at, b + src_at + alen, alen) > 0)
+            seq, ack, thseq, thack = self.relative(b + src_at, b + src_at + alen, alen, sport,
+                                                   dport, seq, ack, flags, rev)
+        if ver == 6:
+            o = put_ip6(o, b + src_at)
+        else:
+            o = put_ip4(o, b + src_at)
+        o[0] = b'.'
+        o = put_u(o + 1, sport)
+        o = put(o, b" > ")
+        if ver == 6:
+            o = put_ip6(o, b + src_at + alen)
+        else:
+            o = put_ip4(o, b + src_at + alen)
+        o[0] = b'.'
+        o = put_u(o + 1, dport)
+        o = put(o, b": Flags [")
+        if flags == 0:
+            o = put(o, b"none")
+        for bit in range(8):
+            if flags & (1 << bit):
+                o[0] = FLAG_CHARS[bit]
+                o += 1
+        o[0] = b']'
+        o += 1
+        datalen = length - hlen
+        if datalen > 0 or flags & 0x07:
+            o = put(o, b", seq ")
+            o = put_u(o, seq)
+            if datalen > 0:
+                o[0] = b':'
+                o = put_u(o + 1, <uint32_t>(seq + datalen))
+        if flags & 0x10:
+            o = put(o, b", ack ")
+            o = put_u(o, ack)
+        o = put(o, b", win ")
+        o = put_u(o, win)
+        if flags & 0x20:
+            o = put(o, b", urg ")
+            o = put_u(o, urp)
+        if hlen > 20:
+            o = put(o, b", options [")
+            cp = p + 20
+            left = hlen - 20
+            base = thseq if rev else thack
+            while left > 0:
+                if not first:
+                    o[0] = b','
+                    o += 1
+                first = False
+                opt = b[cp]
+                if opt <= 1:
+                    o = put(o, b"eol" if opt == 0 else b"nop")
+                    cp += 1
+                    left -= 1
+                    if opt == 0:
+                        break
+                    continue
+                ln = b[cp + 1]
+                if opt == 2:
+                    o = put(o, b"mss ")
+                    o = put_u(o, rd16(b + cp + 2))
+                elif opt == 3:
+                    o = put(o, b"wscale ")
+                    o = put_u(o, b[cp + 2])
+                elif opt == 4:
+                    o = put(o, b"sackOK")
+                elif opt == 5:
+                    o = put(o, b"sack ")
+                    o = put_u(o, (ln - 2) // 8)
+                    o[0] = b' '
+                    o += 1
+                    i = cp + 2
+                    while i < cp + ln:
+                        s = rd32(b + i) - base
+                        e = rd32(b + i + 4) - base
+                        o[0] = b'{'
+                        o = put_u(o + 1, s)
+                        o[0] = b':'
+                        o = put_u(o + 1, e)
+                        o[0] = b'}'
+                        o += 1
+                        i += 8
+                else:                       # 8: the timestamps
+                    o = put(o, b"TS val ")
+                    o = put_u(o, rd32(b + cp + 2))
+                    o = put(o, b" ecr ")
+                    o = put_u(o, rd32(b + cp + 6))
+                cp += ln
+                left -= ln
+            o[0] = b']'
+            o += 1
+        o = put(o, b", length ")
+        o = put_u(o, datalen)
+        return o - out
+
+    cdef tuple relative(self, const uint8_t *src, const uint8_t *dst, Py_ssize_t alen,
+                        uint16_t sport, uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
+                        bint rev):
+        """tcpdump's relative numbers, kept in the Python printers' table
+        (same keys, same values): (seq, ack, thseq, thack)."""
+        cdef object key, th
+        cdef uint32_t t0, t1
+        src_raw = PyBytes_FromStringAndSize(<const char *>src, alen)
+        dst_raw = PyBytes_FromStringAndSize(<const char *>dst, alen)
+        if rev:
+            key = (dst_raw, src_raw, (<uint32_t>dport) << 16 | sport)
+        else:
+            key = (src_raw, dst_raw, (<uint32_t>sport) << 16 | dport)
+        table = self.tcp_seq
+        th = table.get(key)
+        if th is None or flags & 0x02:
+            if th is None and len(table) >= self.tcp_seq_limit:
+                for old in list(table)[:len(table) // 2]:
+                    del table[old]
+            if rev:
+                th = (<uint32_t>(ack - 1), seq)
+            else:
+                th = (seq, <uint32_t>(ack - 1))
+            table[key] = th
+        else:
+            t0 = th[0]
+            t1 = th[1]
+            if rev:
+                seq = seq - t1
+                ack = ack - t0
+            else:
+                seq = seq - t0
+                ack = ack - t1
+        t0 = th[0]
+        t1 = th[1]
+        return seq, ack, t0, t1
+
+    def line(self, data, wirelen):
+        """The text of one Ethernet frame, or None for the Python printers."""
+        cdef const uint8_t[::1] view = data
+        cdef char out[LINE_MAX]
+        cdef Py_ssize_t n
+        if view.shape[0] == 0:
+            return None
+        n = self.frame(&view[0], view.shape[0], wirelen, out)
+        if n < 0:
+            return None
+        return PyUnicode_DecodeLatin1(out, n, NULL)
+
+    def batch_text(self, Batch batch, int ts_kind, int digits, second_text, slow,
+                   Py_ssize_t number_base=-1):
+        """Every packet of an Ethernet batch as tcpdump prints it, one str.
+
+        ``ts_kind`` 0: no timestamp; 1: ``second_text(sec)`` (bytes, cached
+        per second; None when tcpdump can't convert it) then the fraction
+        in ``digits`` digits; 2: every packet through ``slow`` (the delta
+        modes).  ``slow(i)`` is the whole text of packet ``i`` as bytes,
+        for anything the fast path can't print.  ``number_base`` >= 0
+        numbers the packets from ``number_base + 1`` (-#)."""
+        cdef Py_ssize_t i, n, used = 0, cap = 65536
+        cdef pkt_desc *d
+        cdef char *buf = <char *>malloc(cap)
+        cdef char *grown
+        cdef char *o
+        cdef uint64_t sec, frac, cached_sec = <uint64_t>-1
+        cdef object second = None
+        cdef bytes text
+        cdef uint64_t scale = 1000 if digits == 6 else 1
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            for i in range(batch.count):
+                d = &batch.descs[i]
+                if cap - used < LINE_MAX + 256:
+                    cap *= 2
+                    grown = <char *>realloc(buf, cap)
+                    if grown == NULL:
+                        raise MemoryError()
+                    buf = grown
+                if ts_kind != 2 and 0 < d.caplen <= 262144 and d.wirelen <= 262144:
+                    o = buf + used
+                    if number_base >= 0:
+                        o = put_width(o, number_base + i + 1, 5)
+                        o = put(o, b"  ")
+                    if ts_kind == 1:
+                        sec = d.ts_ns // 1000000000
+                        if sec != cached_sec:
+                            second = second_text(sec)
+                            cached_sec = sec
+                        if second is not None:
+                            n = len(<bytes>second)
+                            memcpy(o, <const char *>(<bytes>second), n)
+                            o[n] = b'.'
+                            frac = d.ts_ns % 1000000000
+                            o = put_pad(o + n + 1, frac // scale, digits)
+                            o[0] = b' '
+                            o += 1
+                    if ts_kind == 0 or second is not None:
+                        n = self.frame(d.data, d.caplen, d.wirelen, o)
+                        if n >= 0:
+                            o[n] = b'\n'
+                            used = o + n + 1 - buf
+                            continue
+                text = slow(i)
+                n = len(text)
+                while cap - used < n + 2:
+                    cap *= 2
+                    grown = <char *>realloc(buf, cap)
+                    if grown == NULL:
+                        raise MemoryError()
+                    buf = grown
+                memcpy(buf + used, <const char *>text, n)
+                used += n
+                buf[used] = b'\n'
+                used += 1
+            return PyUnicode_DecodeLatin1(buf, used, NULL)
+        finally:
+            free(buf)
+
+
+cdef inline char *put_width(char *o, uint64_t v, int width) noexcept nogil:
+    """``v`` right-aligned in ``width`` columns (printf's %5u)."""
+    cdef char tmp[24]
+    cdef int n = 0
+    while True:
+        tmp[n] = <char>(48 + v % 10)
+        v //= 10
+        n += 1
+        if v == 0:
+            break
+    while width > n:
+        o[0] = b' '
+        o += 1
+        width -= 1
+    while n:
+        n -= 1
+        o[0] = tmp[n]
+        o += 1
+    return o
+
+
+cdef bint options_ok(const uint8_t *b, Py_ssize_t cp, Py_ssize_t left) noexcept:
+    """Only options the fast path prints, each of exactly its size, all in
+    the header (anything else is the Python printers' to judge)."""
+    cdef uint8_t opt, ln
+    while left > 0:
+        opt = b[cp]
+        if opt == 0:
+            return True
+        if opt == 1:
+            cp += 1
+            left -= 1
+            continue
+        if left < 2:
+            return False
+        ln = b[cp + 1]
+        if ln > left:
+            return False
+        if opt == 2:
+            if ln != 4:
+                return False
+        elif opt == 3:
+            if ln != 3:
+                return False
+        elif opt == 4:
+            if ln != 2:
+                return False
+        elif opt == 5:
+            if ln < 10 or (ln - 2) % 8:
+                return False
+        elif opt == 8:
+            if ln != 10:
+                return False
+        else:
+            return False
+        cp += ln
+        left -= ln
+    return True
+
+
+cdef Py_ssize_t udp(const uint8_t *b, Py_ssize_t capend, Py_ssize_t p, uint32_t length,
+                    Py_ssize_t iph, int ver, int fragmented, char *o, char *out) except -2:
+    cdef uint32_t ulen
+    cdef Py_ssize_t src_at = iph + (8 if ver == 6 else 12), alen = 16 if ver == 6 else 4
+    if p + 8 > capend or length < 8:
+        return -1
+    ulen = rd16(b + p + 4)
+    if ulen < 8:
+        return -1
+    if ver == 6:
+        o = put_ip6(o, b + src_at)
+    else:
+        o = put_ip4(o, b + src_at)
+    o[0] = b'.'
+    o = put_u(o + 1, rd16(b + p))
+    o = put(o, b" > ")
+    if ver == 6:
+        o = put_ip6(o, b + src_at + alen)
+    else:
+        o = put_ip4(o, b + src_at + alen)
+    o[0] = b'.'
+    o = put_u(o + 1, rd16(b + p + 2))
+    ulen -= 8
+    length -= 8
+    if ulen < length:
+        length = ulen
+    if ulen > length and not fragmented:
+        o = put(o, b": UDP, bad length ")
+        o = put_u(o, ulen)
+        o = put(o, b" > ")
+        o = put_u(o, length)
+    else:
+        o = put(o, b": UDP, length ")
+        o = put_u(o, ulen)
+    return o - out
