@@ -76,6 +76,7 @@ bench: build xdp
 	$(PY) -m bench.run $(BENCH_ARGS)
 	$(PY) -m bench.duel $(DUEL_ARGS)
 	$(PY) -m bench.profile_sender
+	$(PY) -m bench.printing
 
 clean:
 	rm -rf $(BUILD) pyxring/*.so pyxring/*/*.so pyxring/*.c pyxring/*/*.c *.egg-info
