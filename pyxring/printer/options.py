@@ -52,6 +52,9 @@ def add_arguments(parser):
                    help="print the packet number at the start of each line")
     g.add_argument("-l", dest="line_buffered", action="store_true",
                    help="flush standard output after every packet")
+    g.add_argument("-U", "--packet-buffered", dest="packet_buffered", action="store_true",
+                   help="packet-buffered output: each printed packet (and, with -w, each "
+                        "packet written to the file) goes out at once")
     g.add_argument("--time-stamp-precision", dest="print_precision", choices=("micro", "nano"),
                    default=None, help="timestamp digits: micro (default) or nano")
     g.add_argument("--nano", dest="print_precision", action="store_const", const="nano",
@@ -80,4 +83,6 @@ def printer_from_args(args, out=None, linktype=1):
                    absolute_seq=bool(args.absolute_seq), hex=args.hex or 0,
                    hex_ascii=args.hex_ascii or 0, ascii=args.ascii or 0, timestamps=timestamps,
                    nano=wants_nano(args), number=bool(getattr(args, "number", False)),
-                   linktype=linktype, line_buffered=bool(getattr(args, "line_buffered", False)))
+                   linktype=linktype,
+                   line_buffered=bool(getattr(args, "line_buffered", False) or
+                                      getattr(args, "packet_buffered", False)))
