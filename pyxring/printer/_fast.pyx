@@ -42,36 +42,30 @@ cdef inline char *put(char *o, const char *s) noexcept nogil:
     return o
 
 
+cdef inline char *put_num(char *o, uint64_t v, int width, char fill) noexcept nogil:
+    """``v`` in decimal, at least ``width`` characters, ``fill`` before it
+    (printf's %u, %06u, %5u)."""
+    cdef char tmp[24]
+    cdef int n = 0
+    while True:
+        tmp[n] = <char>(48 + v % 10)
+        v //= 10
+        n += 1
+        if v == 0:
+            break
+    while width > n:
+        o[0] = fill
+        o += 1
+        width -= 1
+    while n:
+        n -= 1
+        o[0] = tmp[n]
+        o += 1
+    return o
+
+
 cdef inline char *put_u(char *o, uint64_t v) noexcept nogil:
-    cdef char tmp[24]
-    cdef int n = 0
-    if v == 0:
-        o[0] = b'0'
-        return o + 1
-    while v:
-        tmp[n] = <char>(48 + v % 10)
-        v //= 10
-        n += 1
-    while n:
-        n -= 1
-        o[0] = tmp[n]
-        o += 1
-    return o
-
-
-cdef inline char *put_pad(char *o, uint64_t v, int width) noexcept nogil:
-    """``v`` in ``width`` digits, zero-padded (more if it needs more)."""
-    cdef char tmp[24]
-    cdef int n = 0
-    while v or n < width:
-        tmp[n] = <char>(48 + v % 10)
-        v //= 10
-        n += 1
-    while n:
-        n -= 1
-        o[0] = tmp[n]
-        o += 1
-    return o
+    return put_num(o, v, 0, 48)
 
 
 cdef inline char *put_ip4(char *o, const uint8_t *a) noexcept nogil:
@@ -88,6 +82,38 @@ cdef inline char *put_ip6(char *o, const uint8_t *a) noexcept nogil:
     cdef char tmp[48]
     inet_ntop(AF_INET6, a, tmp, 48)
     return put(o, tmp)
+
+
+cdef inline char *put_addr(char *o, const uint8_t *a, int ver) noexcept nogil:
+    return put_ip6(o, a) if ver == 6 else put_ip4(o, a)
+
+
+cdef inline char *put_addrs(char *o, const uint8_t *src, int ver) noexcept nogil:
+    """"SRC > DST" from an IP header's two addresses (dst right after src)."""
+    o = put_addr(o, src, ver)
+    o = put(o, b" > ")
+    return put_addr(o, src + (16 if ver == 6 else 4), ver)
+
+
+cdef inline char *put_ports(char *o, const uint8_t *src, int ver, uint16_t sport,
+                            uint16_t dport) noexcept nogil:
+    """"SRC.SPORT > DST.DPORT"."""
+    o = put_addr(o, src, ver)
+    o[0] = b'.'
+    o = put_u(o + 1, sport)
+    o = put(o, b" > ")
+    o = put_addr(o, src + (16 if ver == 6 else 4), ver)
+    o[0] = b'.'
+    return put_u(o + 1, dport)
+
+
+cdef inline char *put_echo(char *o, const uint8_t *icmp, uint32_t length) noexcept nogil:
+    """An echo's "ID, seq SEQ, length N" (ICMP and ICMPv6 share the layout)."""
+    o = put_u(o, rd16(icmp + 4))
+    o = put(o, b", seq ")
+    o = put_u(o, rd16(icmp + 6))
+    o = put(o, b", length ")
+    return put_u(o, length)
 
 
 cdef class FastPath:
@@ -153,16 +179,9 @@ cdef class FastPath:
         if proto == 1:
             if p + 8 > capend or (b[p] != 8 and b[p] != 0):
                 return -1
-            o = put_ip4(o, b + off + 12)
-            o = put(o, b" > ")
-            o = put_ip4(o, b + off + 16)
+            o = put_addrs(o, b + off + 12, 4)
             o = put(o, b": ICMP echo request, id " if b[p] == 8 else b": ICMP echo reply, id ")
-            o = put_u(o, rd16(b + p + 4))
-            o = put(o, b", seq ")
-            o = put_u(o, rd16(b + p + 6))
-            o = put(o, b", length ")
-            o = put_u(o, plen)
-            return o - out
+            return put_echo(o, b + p, plen) - out
         return -1
 
     cdef Py_ssize_t ipv6(self, const uint8_t *b, Py_ssize_t caplen, Py_ssize_t off,
@@ -188,17 +207,10 @@ cdef class FastPath:
         if nh == 58:
             if p + 8 > capend or (b[p] != 128 and b[p] != 129):
                 return -1
-            o = put_ip6(o, b + off + 8)
-            o = put(o, b" > ")
-            o = put_ip6(o, b + off + 24)
+            o = put_addrs(o, b + off + 8, 6)
             o = put(o, b": ICMP6, echo request, id " if b[p] == 128 else
                     b": ICMP6, echo reply, id ")
-            o = put_u(o, rd16(b + p + 4))
-            o = put(o, b", seq ")
-            o = put_u(o, rd16(b + p + 6))
-            o = put(o, b", length ")
-            o = put_u(o, payload_len)
-            return o - out
+            return put_echo(o, b + p, payload_len) - out
         return -1
 
     cdef Py_ssize_t tcp(self, const uint8_t *b, Py_ssize_t capend, Py_ssize_t p, uint32_t length,
@@ -229,19 +241,7 @@ cdef class FastPath:
                                     memcmp(b + src_at, b + src_at + alen, alen) > 0)
             seq, ack, thseq, thack = self.relative(b + src_at, b + src_at + alen, alen, sport,
                                                    dport, seq, ack, flags, rev)
-        if ver == 6:
-            o = put_ip6(o, b + src_at)
-        else:
-            o = put_ip4(o, b + src_at)
-        o[0] = b'.'
-        o = put_u(o + 1, sport)
-        o = put(o, b" > ")
-        if ver == 6:
-            o = put_ip6(o, b + src_at + alen)
-        else:
-            o = put_ip4(o, b + src_at + alen)
-        o[0] = b'.'
-        o = put_u(o + 1, dport)
+        o = put_ports(o, b + src_at, ver, sport, dport)
         o = put(o, b": Flags [")
         if flags == 0:
             o = put(o, b"none")
@@ -404,7 +404,7 @@ cdef class FastPath:
                 if ts_kind != 2 and 0 < d.caplen <= 262144 and d.wirelen <= 262144:
                     o = buf + used
                     if number_base >= 0:
-                        o = put_width(o, number_base + i + 1, 5)
+                        o = put_num(o, number_base + i + 1, 5, 32)
                         o = put(o, b"  ")
                     if ts_kind == 1:
                         sec = d.ts_ns // 1000000000
@@ -416,7 +416,7 @@ cdef class FastPath:
                             memcpy(o, <const char *>(<bytes>second), n)
                             o[n] = b'.'
                             frac = d.ts_ns % 1000000000
-                            o = put_pad(o + n + 1, frac // scale, digits)
+                            o = put_num(o + n + 1, frac // scale, digits, 48)
                             o[0] = b' '
                             o += 1
                     if ts_kind == 0 or second is not None:
@@ -440,27 +440,6 @@ cdef class FastPath:
             return PyUnicode_DecodeLatin1(buf, used, NULL)
         finally:
             free(buf)
-
-
-cdef inline char *put_width(char *o, uint64_t v, int width) noexcept nogil:
-    """``v`` right-aligned in ``width`` columns (printf's %5u)."""
-    cdef char tmp[24]
-    cdef int n = 0
-    while True:
-        tmp[n] = <char>(48 + v % 10)
-        v //= 10
-        n += 1
-        if v == 0:
-            break
-    while width > n:
-        o[0] = b' '
-        o += 1
-        width -= 1
-    while n:
-        n -= 1
-        o[0] = tmp[n]
-        o += 1
-    return o
 
 
 cdef bint options_ok(const uint8_t *b, Py_ssize_t cp, Py_ssize_t left) noexcept:
@@ -505,25 +484,13 @@ cdef bint options_ok(const uint8_t *b, Py_ssize_t cp, Py_ssize_t left) noexcept:
 cdef Py_ssize_t udp(const uint8_t *b, Py_ssize_t capend, Py_ssize_t p, uint32_t length,
                     Py_ssize_t iph, int ver, int fragmented, char *o, char *out) except -2:
     cdef uint32_t ulen
-    cdef Py_ssize_t src_at = iph + (8 if ver == 6 else 12), alen = 16 if ver == 6 else 4
+    cdef Py_ssize_t src_at = iph + (8 if ver == 6 else 12)
     if p + 8 > capend or length < 8:
         return -1
     ulen = rd16(b + p + 4)
     if ulen < 8:
         return -1
-    if ver == 6:
-        o = put_ip6(o, b + src_at)
-    else:
-        o = put_ip4(o, b + src_at)
-    o[0] = b'.'
-    o = put_u(o + 1, rd16(b + p))
-    o = put(o, b" > ")
-    if ver == 6:
-        o = put_ip6(o, b + src_at + alen)
-    else:
-        o = put_ip4(o, b + src_at + alen)
-    o[0] = b'.'
-    o = put_u(o + 1, rd16(b + p + 2))
+    o = put_ports(o, b + src_at, ver, rd16(b + p), rd16(b + p + 2))
     ulen -= 8
     length -= 8
     if ulen < length:

@@ -2,7 +2,7 @@
 (with its options under -v), MLD v1 and v2, home-agent and mobile-prefix
 messages.  Node information, router renumbering and RPL messages print
 their type name only."""
-from pyxring.printer import dump
+from pyxring.printer import dump, other
 from pyxring.printer._nd import be16, be32, bittok, cksum_shouldbe, have, ip6addr, need
 from pyxring.printer.cksum import transport_cksum
 
@@ -30,7 +30,6 @@ _RA_FLAGS = ((0x80, "managed"), (0x40, "other stateful"), (0x20, "home agent"),
              (0x02, "ipv6 only"))
 _NA_FLAGS = ((0x80000000, "router"), (0x40000000, "solicited"), (0x20000000, "override"))
 _RTPREF = ("medium", "high", "rsv", "low")
-_MLDV2_RECORD = {1: "is_in", 2: "is_ex", 3: "to_in", 4: "to_ex", 5: "allow", 6: "block"}
 # the types whose -v line has the length right after the type name
 _LENGTH_FIRST = (133, 134, 136, 135, 137, 145, 147)
 
@@ -326,35 +325,10 @@ def _mld6(nd, b, p):
 
 
 def _mldv2_report(nd, b, p, length):
-    out = nd.out
     if length < 8:
-        out.append(" [invalid len %u]" % length)
+        nd.out.append(" [invalid len %u]" % length)
         return
-    ngroups = be16(b, p + 6)
-    out.append(", %u group record(s)" % ngroups)
-    if not nd.vflag:
-        return
-    group = 8
-    for _ in range(ngroups):
-        if length < group + 20:
-            out.append(" [invalid number of groups]")
-            return
-        out.append(" [gaddr " + ip6addr(b, p + group + 4))
-        rtype = b[p + group]
-        out.append(" " + (_MLDV2_RECORD.get(rtype) or " [v2-report-#%u]" % rtype))
-        nsrcs = be16(b, p + group + 2)
-        if length < group + 20 + nsrcs * 16:
-            out.append(" [invalid number of sources %u]" % nsrcs)
-            return
-        if nd.vflag == 1:
-            out.append(", %u source(s)" % nsrcs)
-        else:
-            out.append(" {")
-            for j in range(nsrcs):
-                out.append(" " + ip6addr(b, p + group + 20 + 16 * j))
-            out.append(" }")
-        group += 20 + nsrcs * 16
-        out.append("]")
+    other.group_records(nd, b, p, length, 16, ip6addr, " [v2-report-#%u]")
 
 
 def _mldv2_query(nd, b, p, length):

@@ -126,20 +126,13 @@ def _opt_process(nd, b, p, length, jumbo):
     destination (``jumbo`` None) header; False when they are malformed."""
     out = nd.out
     verbose = nd.vflag
-    i = 0
     found = False
     if length == 0:
         return True
-    while i < length:
-        kind = b[p + i]
-        if kind == IP6OPT_PAD1:
-            optlen = 1
-        elif i + 1 < length:
-            optlen = b[p + i + 1] + 2
-        else:
+    for item in _walk(b, p, length):
+        if item is None:
             return False
-        if i + optlen > length:
-            return False
+        i, kind, optlen = item
         if kind == IP6OPT_PAD1:
             if verbose:
                 out.append("(pad1)")
@@ -204,25 +197,37 @@ def _opt_process(nd, b, p, length, jumbo):
                 return False
             if verbose:
                 out.append("(opt_type 0x%02x: len=%u)" % (kind, b[p + i + 1]))
-        i += optlen
     if verbose:
         out.append(" ")
     return True
 
 
-def _sub_options(nd, b, p, length):
-    out = nd.out
+def _walk(b, p, length):
+    """The (offset, type, size) of each option in ``length`` bytes at ``p``;
+    a None where one doesn't fit, and then no more."""
     i = 0
     while i < length:
-        if b[p + i] == IP6OPT_PAD1:
+        kind = b[p + i]
+        if kind == IP6OPT_PAD1:
             optlen = 1
         elif i + 1 < length:
             optlen = b[p + i + 1] + 2
         else:
-            return False
+            yield None
+            return
         if i + optlen > length:
+            yield None
+            return
+        yield i, kind, optlen
+        i += optlen
+
+
+def _sub_options(nd, b, p, length):
+    out = nd.out
+    for item in _walk(b, p, length):
+        if item is None:
             return False
-        kind = b[p + i]
+        i, kind, optlen = item
         if kind == IP6OPT_PAD1:
             out.append(", pad1")
         elif kind == IP6OPT_PADN:
@@ -235,7 +240,6 @@ def _sub_options(nd, b, p, length):
                 out.append(", sopt_type %u: trunc)" % kind)
                 return False
             out.append(", sopt_type 0x%02x: len=%u" % (kind, b[p + i + 1]))
-        i += optlen
     return True
 
 

@@ -46,6 +46,16 @@ def _join(nd, b, p, n, flags):
     return True
 
 
+def _number(out, b, p, n, wide):
+    """A 4- or 8-byte number of a DSS option: (p, n) after it, or None
+    when the option is too short for it."""
+    size = 8 if wide else 4
+    if n < size:
+        return None
+    out.append("%u" % (be64(b, p) if wide else be32(b, p)))
+    return p + size, n - size
+
+
 def _dss(nd, b, p, n, flags):
     if n < 4 or flags & TH_SYN:
         return False
@@ -57,32 +67,16 @@ def _dss(nd, b, p, n, flags):
     n -= 4
     if dflags & 0x01:
         out.append(" ack ")
-        if dflags & 0x02:
-            if n < 8:
-                return False
-            out.append("%u" % be64(b, p))
-            p += 8
-            n -= 8
-        else:
-            if n < 4:
-                return False
-            out.append("%u" % be32(b, p))
-            p += 4
-            n -= 4
+        at = _number(out, b, p, n, dflags & 0x02)
+        if at is None:
+            return False
+        p, n = at
     if dflags & 0x04:
         out.append(" seq ")
-        if dflags & 0x08:
-            if n < 8:
-                return False
-            out.append("%u" % be64(b, p))
-            p += 8
-            n -= 8
-        else:
-            if n < 4:
-                return False
-            out.append("%u" % be32(b, p))
-            p += 4
-            n -= 4
+        at = _number(out, b, p, n, dflags & 0x08)
+        if at is None:
+            return False
+        p, n = at
         if n < 4:
             return False
         out.append(" subseq %u" % be32(b, p))
@@ -103,27 +97,22 @@ _ADD_ADDR_KINDS = {0x6: "v0-ip6", 0x4: "v0-ip4", 0x1: "v1-echo", 0x0: "v1"}
 
 
 def _add_addr(nd, b, p, n, flags):
+    """ADD_ADDR: an IPv4 (8..18 bytes) or IPv6 (20..30) address, then
+    maybe a port, then maybe a truncated HMAC."""
     if n not in (8, 10, 16, 18, 20, 22, 28, 30):
         return False
     out = nd.out
     out.append(" " + _ADD_ADDR_KINDS.get(b[p + 2] & 0xF, "[bad version/echo]"))
     out.append(" id %u" % b[p + 3])
-    if n in (8, 10, 16, 18):
-        out.append(" " + ipaddr(b, p + 4))
-        if n in (10, 18):
-            out.append(":%u" % be16(b, p + 8))
-        if n == 16:
-            out.append(" hmac 0x%x" % be64(b, p + 8))
-        if n == 18:
-            out.append(" hmac 0x%x" % be64(b, p + 10))
-    else:
-        out.append(" " + ip6addr(b, p + 4))
-        if n in (22, 30):
-            out.append(":%u" % be16(b, p + 20))
-        if n == 28:
-            out.append(" hmac 0x%x" % be64(b, p + 20))
-        if n == 30:
-            out.append(" hmac 0x%x" % be64(b, p + 22))
+    v4 = n <= 18
+    q = p + (8 if v4 else 20)
+    rest = n - (8 if v4 else 20)            # 0, 2 (port), 8 (hmac) or 10 (both)
+    out.append(" " + (ipaddr(b, p + 4) if v4 else ip6addr(b, p + 4)))
+    if rest in (2, 10):
+        out.append(":%u" % be16(b, q))
+        q += 2
+    if rest >= 8:
+        out.append(" hmac 0x%x" % be64(b, q))
     return True
 
 

@@ -38,7 +38,7 @@ def ipcomp_print(nd, b, p):
     nd.out.append("IPComp(cpi=0x%04x)" % be16(b, p + 2))
 
 
-_IGMPV3_RECORD = {1: "is_in", 2: "is_ex", 3: "to_in", 4: "to_ex", 5: "allow", 6: "block"}
+_GROUP_RECORD_TYPES = {1: "is_in", 2: "is_ex", 3: "to_in", 4: "to_ex", 5: "allow", 6: "block"}
 
 
 def _relts(secs):
@@ -94,32 +94,40 @@ def igmp_print(nd, b, p, length):
 
 
 def _igmpv3_report(nd, b, p, length):
-    out = nd.out
     if length < 16 or length & 3:
-        out.append(" [invalid len %u]" % length)
+        nd.out.append(" [invalid len %u]" % length)
         return
+    group_records(nd, b, p, length, 4, ipaddr, " [v3-report-#%u]")
+
+
+def group_records(nd, b, p, length, addr_len, addr, unknown):
+    """The group records of an IGMPv3 or MLDv2 report (``addr_len`` 4 or
+    16, ``addr`` formats one address): their count, and with -v each
+    record's group, type and sources (-vv lists them)."""
+    out = nd.out
     ngroups = be16(b, p + 6)
     out.append(", %u group record(s)" % ngroups)
     if not nd.vflag:
         return
     group = 8
     for _ in range(ngroups):
-        if length < group + 8:
+        if length < group + 4 + addr_len:
             out.append(" [invalid number of groups]")
             return
-        out.append(" [gaddr " + ipaddr(b, p + group + 4))
+        out.append(" [gaddr " + addr(b, p + group + 4))
         rtype = b[p + group]
-        out.append(" " + (_IGMPV3_RECORD.get(rtype) or " [v3-report-#%u]" % rtype))
+        out.append(" " + (_GROUP_RECORD_TYPES.get(rtype) or unknown % rtype))
         nsrcs = be16(b, p + group + 2)
-        if length < group + 8 + (nsrcs << 2):
+        if length < group + 4 + addr_len + nsrcs * addr_len:
             out.append(" [invalid number of sources %u]" % nsrcs)
             return
         if nd.vflag == 1:
             out.append(", %u source(s)" % nsrcs)
         else:
-            out.append(" {" + "".join(" " + ipaddr(b, p + group + 8 + (j << 2))
+            first = p + group + 4 + addr_len
+            out.append(" {" + "".join(" " + addr(b, first + j * addr_len)
                                       for j in range(nsrcs)) + " }")
-        group += 8 + (nsrcs << 2)
+        group += 4 + addr_len + nsrcs * addr_len
         out.append("]")
 
 
