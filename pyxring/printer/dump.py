@@ -43,6 +43,15 @@ def hex_only(out, indent, b, off, length):
         raise IndexError(off + length)
 
 
+def unknown_data(out, indent, b, off, length):
+    """tcpdump's print_unknown_data: a hex dump of what is there of it."""
+    if off > len(b):
+        out.append("%sDissector error: print_unknown_data called with pointer past end of "
+                   "packet" % indent)
+        return
+    hex_only(out, indent, b, off, min(length, len(b) - off))
+
+
 def ascii_only(out, b, off, length):
     data, cut = _available(b, off, length)
     text = []

@@ -1,7 +1,7 @@
 """ICMP (tcpdump's print-icmp.c): echo, errors with what they quote,
 redirects, router discovery, timestamps, address masks; -v adds the
 checksum check and prints the quoted datagram on its own line."""
-from pyxring.printer import ip
+from pyxring.printer import dump, ip
 from pyxring.printer._nd import be16, be32, cksum_shouldbe, have, in_cksum, ipaddr, limit, need
 
 _SIMPLE = {0: "echo reply", 4: "source quench", 8: "echo request", 10: "router solicitation",
@@ -192,17 +192,9 @@ def _multipart(nd, b, p, plen):
                 out.append(", [S]")
             out.append(", ttl %u" % (raw & 0xFF))
         else:
-            _unknown_data(out, b, obj, obj_len)
+            dump.unknown_data(out, "\n\t    ", b, obj, obj_len)
         if hlen < obj_len:
             break
         hlen -= obj_len
         obj += obj_len
 
-
-def _unknown_data(out, b, p, length):
-    from pyxring.printer import dump
-    if p > len(b):
-        out.append("\n\t    Dissector error: print_unknown_data called with pointer past end "
-                   "of packet")
-        return
-    dump.hex_only(out, "\n\t    ", b, p, min(length, len(b) - p))

@@ -97,7 +97,7 @@ def _body(nd, b, p, length, icmp6_type, code):
                 out.append(", %s protocol %u port %u unreachable" % (ip6addr(b, oip + 24), prot,
                                                                       dport))
         elif verbose <= 1:
-            _unknown_data(out, b, p, "\n\t", length)
+            dump.unknown_data(out, "\n\t", b, p, length)
             return False
     elif icmp6_type == 2:
         out.append(", mtu %u" % be32(b, p + 4))
@@ -182,18 +182,9 @@ def _body(nd, b, p, length, icmp6_type, code):
     else:
         out.append(", length %u" % length)
         if verbose <= 1:
-            _unknown_data(out, b, p, "\n\t", length)
+            dump.unknown_data(out, "\n\t", b, p, length)
         return False
     return True
-
-
-def _unknown_data(out, b, p, indent, length):
-    """tcpdump's print_unknown_data: a hex dump of what is there of it."""
-    if p > len(b):
-        out.append("%sDissector error: print_unknown_data called with pointer past end of "
-                   "packet" % indent)
-        return
-    dump.hex_only(out, indent, b, p, min(length, len(b) - p))
 
 
 def _upper_layer(b, ip6):
@@ -252,7 +243,7 @@ def _options(nd, b, cp, resid):
                 bittok(_PI_FLAGS, b[cp + 3], "none"), _lifetime(be32(b, cp + 4))))
             out.append(", pref. time %s" % _lifetime(be32(b, cp + 8)))
         elif opt_type == 4:
-            _unknown_data(out, b, start, "\n\t    ", opt_len << 3)
+            dump.unknown_data(out, "\n\t    ", b, start, opt_len << 3)
         elif opt_type == 5:
             out.append(" %u%s" % (be32(b, cp + 4), "bad option length" if opt_len != 1 else ""))
         elif opt_type == 25:
@@ -287,10 +278,10 @@ def _options(nd, b, cp, resid):
             out.append(", pref=%s" % _RTPREF[(b[cp + 3] & 0x18) >> 3])
             out.append(", lifetime=%s" % _lifetime(be32(b, cp + 4)))
         elif nd.vflag <= 1:
-            _unknown_data(out, b, cp + 2, "\n\t  ", (opt_len << 3) - 2)
+            dump.unknown_data(out, "\n\t  ", b, cp + 2, (opt_len << 3) - 2)
             return True
         if nd.vflag > 1:
-            _unknown_data(out, b, cp + 2, "\n\t    ", (opt_len << 3) - 2)
+            dump.unknown_data(out, "\n\t    ", b, cp + 2, (opt_len << 3) - 2)
         cp += opt_len << 3
         resid -= opt_len << 3
     return True
