@@ -1,7 +1,8 @@
 """The printer on real traffic, judged by tcpdump: each test makes traffic
 in throwaway namespaces (a TCP transfer with losses and SACK, MPTCP with a
 second subflow, TCP Fast Open, IPv6 neighbour discovery and MLD from ::,
-a Linux bridge's spanning tree, fragments, ICMP and ICMPv6 errors, VLANs),
+a Linux bridge's spanning tree, fragments, ICMP and ICMPv6 errors, VLANs,
+a VXLAN tunnel),
 tcpdump -w records it, and every line of ``tcpdump -nn -r`` must equal
 ours for every printing option set.  Then ``pyxring read`` itself, and
 ``pyxring capture``'s printing options against tcpdump on the same packets.
@@ -312,8 +313,40 @@ def icmp_capture(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def vxlan_capture(tmp_path_factory):
+    """A VXLAN tunnel over the veth pair (VNI 42, UDP 4789): ARP, ping,
+    UDP and a TCP exchange inside it, IPv6 neighbour discovery too."""
+    require_root()
+    from pyxring import netlab
+    path = tmp_path_factory.mktemp("vxlan") / "vxlan.pcap"
+    with netlab.VethPair(prefix="pprx") as lab:
+        for ns, dev, local, remote, addr in ((lab.ns_a, lab.if_a, lab.ip_a, lab.ip_b, "10.99.0.1"),
+                                             (lab.ns_b, lab.if_b, lab.ip_b, lab.ip_a, "10.99.0.2")):
+            _ip(ns, "link", "add", "vx42", "type", "vxlan", "id", "42", "dstport", "4789",
+                "local", local, "remote", remote, "dev", dev)
+            _ip(ns, "addr", "add", addr + "/24", "dev", "vx42")
+            _ip(ns, "addr", "add", "fd99::" + addr[-1] + "/64", "dev", "vx42", "nodad")
+            _ip(ns, "link", "set", "vx42", "up")
+        srv = _listener(lab, "b", addr="10.99.0.2")
+        with srv, tcpdump_writing(lab, path, "udp port 4789"):
+            lab.run_a(["ping", "-c", "2", "-i", "0.2", "-W", "2", "10.99.0.2"])
+            lab.run_a(["ping", "-6", "-c", "1", "-W", "2", "fd99::2"], check=False)
+            with lab.enter_a():
+                u4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            with u4:
+                u4.sendto(b"inside the tunnel", ("10.99.0.2", PORT))
+            t = _serve(srv, reply=b"v" * 20, want=50)
+            with _client(lab) as cli:
+                cli.connect(("10.99.0.2", PORT))
+                cli.sendall(b"w" * 50)
+                cli.recv(20)
+            t.join(10)
+    return path
+
+
 CAPTURES = ["mixed_capture", "sack_capture", "mptcp_capture", "tfo_capture", "nd_capture",
-            "stp_capture", "frag_capture", "icmp_capture"]
+            "stp_capture", "frag_capture", "icmp_capture", "vxlan_capture"]
 
 # What each capture must hold (tcpdump's own text), so none is vacuous.
 EXPECTED = {
@@ -328,6 +361,8 @@ EXPECTED = {
     "frag_capture": ["ip-proto-17", "frag ("],
     "icmp_capture": ["udp port 40124 unreachable", "time exceeded in-transit",
                      "need to frag (mtu 576)", "unreachable port"],
+    "vxlan_capture": ["VXLAN, flags [I] (0x08), vni 42", "ARP, Request who-has 10.99.0.2",
+                      "ICMP echo request", "Flags [S]", "UDP, length 17"],
 }
 
 

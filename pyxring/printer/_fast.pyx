@@ -488,8 +488,8 @@ cdef Py_ssize_t udp(const uint8_t *b, Py_ssize_t capend, Py_ssize_t p, uint32_t 
     if p + 8 > capend or length < 8:
         return -1
     ulen = rd16(b + p + 4)
-    if ulen < 8:
-        return -1
+    if ulen < 8 or rd16(b + p) == 4789 or rd16(b + p + 2) == 4789:
+        return -1           # VXLAN: the Python printers print the inner frame
     o = put_ports(o, b + src_at, ver, rd16(b + p), rd16(b + p + 2))
     ulen -= 8
     length -= 8

@@ -1,6 +1,6 @@
 """IPv4 (tcpdump's print-ip.c) and the IP payload demultiplexer shared with
 IPv6 (print-ip-demux.c)."""
-from pyxring.printer import icmp, icmp6, ip6, other, tcp, udp
+from pyxring.printer import icmp, icmp6, ip6, other, tcp, tunnel, udp
 from pyxring.printer._nd import be16, be32, bittok, cksum_shouldbe, have, in_cksum, ipaddr, limit
 from pyxring.printer.names import IPPROTO_NAMES
 
@@ -236,7 +236,7 @@ def ip_demux_print(nd, b, off, length, ver, fragmented, ttl_hl, nh, iph):
         elif nh == 41:
             ip6.ip6_print(nd, b, off, length)
         elif nh == 47:
-            other.gre_print(nd, b, off, length)
+            tunnel.gre_print(nd, b, off, length)
         elif nh == 59:
             nd.out.append("no next header")
         elif nh == 77:

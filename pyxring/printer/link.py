@@ -3,7 +3,7 @@ fields), Linux cooked v1 and v2, raw IP; and the ethertype demultiplexer
 they share (tcpdump's print-ether.c, print-sll.c, print-raw.c)."""
 import socket
 
-from pyxring.printer import arp, dump, ip, ip6, llc
+from pyxring.printer import arp, dump, ip, ip6, llc, tunnel
 from pyxring.printer._nd import be16, be32, etheraddr, le32, limit, tok
 from pyxring.printer.names import ETHERTYPE_NAMES
 
@@ -12,6 +12,7 @@ ETHERTYPE_IP, ETHERTYPE_IPV6, ETHERTYPE_ARP, ETHERTYPE_REVARP = 0x0800, 0x86DD, 
 VLAN_TPIDS = (0x8100, 0x9100, 0x9200, 0x88A8)
 MAX_ETHERNET_LENGTH_VAL = 1500
 ETHERTYPE_JUMBO = 0x8870
+ETHERTYPE_MPLS, ETHERTYPE_MPLS_MULTI = 0x8847, 0x8848
 
 
 def ether_type_text(nd, ethertype):
@@ -120,6 +121,9 @@ def ethertype_print(nd, ethertype, b, off, length, caplen, src_dst=None):
         return True
     if ethertype == ETHERTYPE_ARP or ethertype == ETHERTYPE_REVARP:
         arp.arp_print(nd, b, off, length, caplen)
+        return True
+    if ethertype == ETHERTYPE_MPLS or ethertype == ETHERTYPE_MPLS_MULTI:
+        tunnel.mpls_print(nd, b, off, length)
         return True
     return False
 

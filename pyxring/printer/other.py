@@ -157,7 +157,3 @@ def _igmpv3_query(nd, b, p, length):
             out.append(", %u source(s)" % nsrcs)
     out.append("]")
 
-
-def gre_print(nd, b, p, length):
-    """GRE is not decoded: tcpdump's generic line for an IP protocol."""
-    nd.out.append(" ip-proto-47 %u" % length)

@@ -1,7 +1,9 @@
 """UDP (tcpdump's print-udp.c).  Application protocols are not decoded:
 every datagram prints as ``UDP, length N``; tcpdump decodes the ones on
-the ports listed in ``APPLICATION_PORTS`` (DNS, DHCP, NTP, ...)."""
-from pyxring.printer._nd import be16, cksum_shouldbe, have, ip6addr, ipaddr
+the ports listed in ``APPLICATION_PORTS`` (DNS, DHCP, NTP, ...).  The one
+exception is VXLAN (port 4789), a tunnel whose inner frame is printed."""
+from pyxring.printer import tunnel
+from pyxring.printer._nd import be16, be32, cksum_shouldbe, have, ip6addr, ipaddr
 from pyxring.printer.cksum import transport_cksum
 
 # Ports on which tcpdump -nn decodes the payload instead of printing
@@ -9,10 +11,29 @@ from pyxring.printer.cksum import transport_cksum
 APPLICATION_PORTS = frozenset((
     53, 67, 68, 69, 88, 123, 137, 138, 161, 162, 319, 320, 496, 500, 514, 520, 521, 525, 546,
     547, 646, 654, 698, 701, 750, 921, 5353, 4500, 7500, 8500, 1701, 2103, 2104, 5359, 6696,
-    6697, 8231, 1645, 1812, 1646, 1813, 1700, 3799, 3503, 1589, 6343, 12223, 5060, 8472,
-    4789, 4342, 4790, 17754, 6635, 30490, *range(7000, 7010),
+    6697, 8231, 1645, 1812, 1646, 1813, 1700, 3799, 3503, 1589, 6343, 12222, 12223, 5060,
+    8472, 4789, 4342, 4790, 17754, 6635, 30490, *range(7000, 7010),
+    # NFS (when the RPC direction says call to / reply from port 2049)
+    2049,
     # on the destination (or source, for the last) port only
-    2049, 3456, 4567, 1985, 3784, 3785, 4784, 6784, 12222, 6081, 49152))
+    3456, 4567, 1985, 3784, 3785, 4784, 6784, 6081, 49152))
+VXLAN_PORT = 4789
+# tcpdump tries these ports before VXLAN's: on either end, on the destination only
+_BEFORE_VXLAN = APPLICATION_PORTS - {4789, 4342, 4790, 17754, 6635, 30490, 6081, 49152, 2049,
+                                     3456, 4567, 1985, 3784, 3785, 4784, 6784}
+_BEFORE_VXLAN_DPORT = frozenset((3456, 4567, 1985, 3784, 3785, 4784, 6784))
+
+
+def _is_vxlan(b, p, sport, dport):
+    """Would tcpdump print the UDP payload at ``p`` as VXLAN?"""
+    if (VXLAN_PORT not in (sport, dport) or sport in _BEFORE_VXLAN or dport in _BEFORE_VXLAN
+            or dport in _BEFORE_VXLAN_DPORT):
+        return False
+    if have(b, p + 4, 4):       # an RPC call to NFS or reply from it comes first
+        direction = be32(b, p + 4)
+        if (dport == 2049 and direction == 0) or (sport == 2049 and direction == 1):
+            return False
+    return True
 
 
 def _addresses(nd, b, iph, ver, sport, dport):
@@ -72,7 +93,9 @@ def udp_print(nd, b, off, length, iph, ver, fragmented):
                 _cksum(nd, b, iph, ver, off, length, udp_sum)
         elif ver == 6 and have(b, off + 8, length):
             _cksum(nd, b, iph, ver, off, length, be16(b, off + 6))
-    if ulen > length and not fragmented:
+    if not nd.qflag and _is_vxlan(b, off + 8, sport, dport):
+        tunnel.vxlan_print(nd, b, off + 8, length)
+    elif ulen > length and not fragmented:
         out.append("UDP, bad length %u > %u" % (ulen, length))
     else:
         out.append("UDP, length %u" % ulen)

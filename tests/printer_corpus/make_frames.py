@@ -804,10 +804,102 @@ def frames_other_ip():
     return f
 
 
+def gre(payload, proto, flags=0, version=0, fields=b""):
+    """A GRE header: flags and version, protocol, then the optional fields
+    as given (checksum/offset, key, sequence, routing...)."""
+    return struct.pack("!HH", flags | version, proto) + fields + payload
+
+
+def mpls(payload, labels):
+    """An MPLS label stack [(label, tc, ttl), ...]; the last one has S set."""
+    out = b""
+    for i, (label, tc, ttl) in enumerate(labels):
+        out += struct.pack("!I", label << 12 | tc << 9 | (i == len(labels) - 1) << 8 | ttl)
+    return out + payload
+
+
+def vxlan(inner, vni=42, flags=0x08):
+    return struct.pack("!BxxxI", flags, vni << 8) + inner
+
+
+def frames_tunnels():
+    """GRE (v0 with every optional field, source routes, PPTP's v1), MPLS
+    label stacks over Ethernet and GRE, VXLAN on UDP 4789."""
+    f = []
+    inner4 = ipv4(udp(b"in gre", pseudo=lambda p, n: pseudo4(C4, A4, p, n)), 17, src=C4, dst=A4)
+    inner6 = ipv6(udp(b"in gre 6", pseudo=lambda p, n: pseudo6(C6, A6, p, n)), 17, src=C6,
+                  dst=A6)
+    inner_eth = ether(ipv4(icmp(8, 0, b"\0\7\0\1", b"teb"), 1, src=C4, dst=A4), 0x0800)
+    csum, key, seq = struct.pack("!HH", 0xBEEF, 0), struct.pack("!I", 0x1234ABCD), \
+        struct.pack("!I", 77)
+    for payload, proto, flags, fields in (
+            (inner4, 0x0800, 0, b""),
+            (inner6, 0x86DD, 0x8000 | 0x2000 | 0x1000, csum + key + seq),
+            (inner_eth, 0x6558, 0x2000, key),
+            (mpls(inner4, [(1000, 0, 64)]), 0x8847, 0x1000, seq),
+            (b"unknown payload", 0x1234, 0, b""),
+            (b"", 0x0000, 0, b""),                  # Cisco's keep-alive: not named by 4.99
+            (inner4, 0x883E, 0, b""),               # nor is WCCP
+            (inner4, 0x0800, 0x0800 | 0x4000, csum),                 # flags only routing
+            (inner4, 0x0800, 0x4000 | 0x8000, csum + struct.pack("!HBB", 0x0800, 4, 12) +
+             ip4(A4) + ip4(B4) + ip4(C4) + struct.pack("!HBB", 0xFFFE, 2, 4) +
+             struct.pack("!HH", 64512, 64513) + struct.pack("!HBB", 0x1111, 0, 4) + b"\0" * 4 +
+             struct.pack("!HBB", 0, 0, 0)),
+            (inner4, 0x0800, 0x4000 | 0x8000, csum + struct.pack("!HBB", 0x0800, 2, 8) +
+             bytes(8) + struct.pack("!HBB", 0x0800, 4, 6) + bytes(6) +
+             struct.pack("!HBB", 0x0800, 8, 8) + bytes(8) + struct.pack("!HBB", 0, 0, 0)),
+            (inner4, 0x0800, 0x4000, csum + struct.pack("!HBB", 0x0800, 0, 8) + bytes(6))):
+        f.append(ether(ipv4(gre(payload, proto, flags, 0, fields), 47), 0x0800))
+    f.append(ether(ipv6(gre(inner4, 0x0800), 47), 0x86DD))
+    f.append(ether(ipv4(gre(inner4, 0x0800, version=2), 47), 0x0800))
+    f.append(ether(ipv4(b"\x00", 47), 0x0800))
+    f.append(ether(ipv4(gre(b"", 0x0800, 0x2000)[:6], 47), 0x0800))
+    # PPTP's enhanced GRE: call id, sequence and acknowledgement
+    # and the PPP it carries: IP (HDLC header, compressed protocol field,
+    # pppd's direction header), compressed data, an unknown protocol, cut short
+    for ppp in (b"\xff\x03\x00\x21" + inner4, b"\x57" + inner6,
+                b"\x00\x03\x02\x81" + mpls(inner4, [(9, 0, 3)]), b"\xff\x03\x00\xfd\x01\x02",
+                b"\xff\x03\x12\x34abc", b"\xff\x03\x00", b"\xff"):
+        f.append(ether(ipv4(gre(ppp, 0x880B, 0x3000, 1, struct.pack("!HHI", len(ppp), 7, 5)), 47),
+                       0x0800))
+    ppp = b"\xff\x03\x00\x21" + inner4
+    f.append(ether(ipv4(gre(ppp, 0x880B, 0x3000 | 0x0080, 1, struct.pack("!HHII", len(ppp), 7,
+                                                                           5, 4)), 47), 0x0800))
+    f.append(ether(ipv4(gre(b"", 0x880B, 0x2000 | 0x0080, 1, struct.pack("!HHI", 0, 7, 5)), 47),
+                   0x0800))
+    f.append(ether(ipv4(gre(b"x", 0x880B, 0x3000, 1, struct.pack("!HHI", 1, 7, 5))[:10], 47),
+                   0x0800))
+    # MPLS over Ethernet: one label, a stack, the NULL labels, unknown payloads
+    for labels, payload, etype in (
+            ([(100, 0, 64)], inner4, 0x8847),
+            ([(16, 5, 255), (200, 1, 63), (300, 0, 62)], inner6, 0x8847),
+            ([(0, 0, 1)], inner4, 0x8847),
+            ([(1, 7, 1), (2, 0, 1)], inner6, 0x8847),
+            ([(3, 0, 1)], inner4, 0x8848),
+            ([(500, 0, 9)], b"\x00payload of no known kind", 0x8847),
+            ([(501, 0, 9)], b"", 0x8847),
+            ([(15, 0, 9)], b"\x50 first byte between", 0x8847)):
+        f.append(ether(mpls(payload, labels), etype))
+    f.append(ether(b"\x00\x06\x40", 0x8847))                     # shorter than a label
+    f.append(ether(struct.pack("!I", 100 << 12 | 64), 0x8847))  # no bottom of stack
+    # VXLAN: on either port, the I flag clear, too short for its header; a
+    # destination-only application port (3456) as the source doesn't hide it
+    for sport, dport, body in ((51000, 4789, vxlan(inner_eth)),
+                               (4789, 52000, vxlan(inner_eth, vni=0xFFFFFF, flags=0)),
+                               (3456, 4789, vxlan(inner_eth, vni=7)),
+                               (51000, 4789, b"\x08\0\0"),
+                               (51000, 4789, vxlan(inner_eth[:10])),
+                               (4789, 4789, vxlan(ether(arp_packet(1, A4, B4), 0x0806))),
+                               (4789, 2049, vxlan(inner_eth))):
+        f.append(v4_udp(body, sport, dport))
+    f.append(v6_udp(vxlan(ether(inner6, 0x86DD), vni=9), 51001, 4789))
+    return f
+
+
 def all_frames():
     return (frames_link() + frames_arp() + frames_ipv4() + frames_udp() + frames_tcp() +
             frames_conversations() + frames_icmp() + frames_icmp6() + frames_ipv6() +
-            frames_other_ip())
+            frames_other_ip() + frames_tunnels())
 
 
 def cut_frames():
@@ -822,7 +914,10 @@ def cut_frames():
              llc_frame(0x42, 0x42, b"\x03", mstp_bpdu(nmsti=1), dst=STP_MAC),
              ether(ipv4(icmp(3, 3, b"\0" * 4, quoted(udp(b"", 40001, 40002)[:8], 17)), 1), 0x0800),
              ether(ipv6(bytes([17, 2, 4, 0, 0, 0, 0, 0]) + ip6(C6) + udp(b"r"), 43), 0x86DD),
-             ether(ipv4(udp(b"o"), 17, options=bytes([68, 12, 9, 0]) + bytes(8)), 0x0800)]
+             ether(ipv4(udp(b"o"), 17, options=bytes([68, 12, 9, 0]) + bytes(8)), 0x0800),
+             ether(ipv4(gre(mpls(ipv4(b"", 59), [(7, 0, 1)]), 0x8847, 0x8000 | 0x2000 | 0x1000,
+                            0, bytes(12)), 47), 0x0800),
+             v4_udp(vxlan(ether(ipv4(b"", 59), 0x0800)), 51000, 4789)]
     out = []
     for frame in picks:
         for n in range(len(frame) + 1):
