@@ -244,9 +244,14 @@ def test_print_batch_and_records_write_whole_lines(tmp_path):
                       "record and packet")
 
 
-def test_fast_path_takes_the_common_frames():
+@pytest.mark.parametrize("kw", [{}, {"link": 1}, {"quiet": 1}, {"link": 1, "quiet": 1},
+                                {"verbose": 1}, {"verbose": 2}, {"link": 1, "verbose": 1},
+                                {"absolute_seq": True}, {"hex": 1}, {"hex_ascii": 2}],
+                         ids=lambda kw: "-".join(kw) or "default")
+def test_fast_path_takes_the_common_frames(kw):
     """The C fast path prints the everyday frames itself (so it is the one
-    the speed figures measure), exactly as the Python printers do."""
+    the speed figures measure), exactly as the Python printers do, with the
+    common options too."""
     mf = _generator()
     frames = [mf.v4_udp(b"x" * 30), mf.v6_udp(), mf.v4_tcp(flags="S", options=mf.tcp_opt(
         2, b"\x05\xb4") + mf.tcp_opt(4) + mf.tcp_opt(8, b"\0" * 8) + b"\1" + mf.tcp_opt(3, b"\7")),
@@ -255,14 +260,37 @@ def test_fast_path_takes_the_common_frames():
               mf.v6_tcp(flags="A", ack=3), mf.vlan_frame(mf.ipv4(mf.udp(b"v"), 17), 0x0800,
                                                          [(0x8100, 5), (0x8100, 6)]),
               mf.ether(mf.ipv4(mf.icmp(8, 0, b"\0\1\0\2", b"ping"), 1), 0x0800),
-              mf.v6_icmp6(129, 0, b"\0\1\0\2")]
-    fast, slow, probe = Printer(), Printer(fast=False), Printer()
+              mf.ether(mf.ipv4(mf.tcp(flags="A", ack=5, cksum=0x1234), 6), 0x0800),
+              mf.ether(mf.ipv6(mf.udp(b"offloaded", cksum=0x4321), 17), 0x86DD),
+              mf.v4_udp(b"x" * 30, ttl=0, tos=0x03, flags=0x0000, ident=7)]
+    if not kw.get("verbose"):               # -v's ICMPv6 is the Python printers'
+        frames.append(mf.v6_icmp6(129, 0, b"\0\1\0\2"))
+    fast, slow, probe = Printer(**kw), Printer(fast=False, **kw), Printer(**kw)
     for frame in frames:
         assert probe._fast.line(frame, len(frame)) is not None, frame.hex()
         assert fast.format_packet(frame, 1, None, (7, 0)) == \
             slow.format_packet(frame, 1, None, (7, 0))
-    # and gives the rest to the Python printers
-    for frame in (mf.ether(b"?" * 40, 0x88B5), mf.v4_tcp(flags="S", options=mf.tcp_opt(19,
-                                                                                        bytes(16))),
-                  mf.ether(mf.ipv4(b"f" * 16, 17, flags=9), 0x0800), mf.v4_udp()[:40]):
+    # and gives the rest to the Python printers (-q prints no TCP options)
+    rest = [mf.ether(b"?" * 40, 0x88B5), mf.ether(mf.ipv4(b"f" * 16, 17, flags=9), 0x0800),
+            mf.v4_udp()[:40], mf.v4_udp(b"vxlan?", 50000, 4789)]
+    if not kw.get("quiet"):
+        rest.append(mf.v4_tcp(flags="S", options=mf.tcp_opt(19, bytes(16))))
+    for frame in rest:
         assert probe._fast.line(frame, len(frame) + 10) is None
+
+
+def test_c_dumps_equal_the_python_ones():
+    """-x/-X/-A text from C and from the Python loops, for every length
+    and offset of some bytes (all 256 values, CRs before newlines)."""
+    from pyxring.printer import _fast, dump
+    data = bytes(range(256)) + b"ab\r\ncd\r\r\nx\r" * 3
+    view = memoryview(data)
+    for off in (0, 1, 14, 255):
+        for n in list(range(0, min(40, len(data) - off))) + [len(data) - off]:
+            for with_ascii in (False, True):
+                assert _fast.hex_dump(view, off, n, with_ascii, b"\n\t") == \
+                    dump.py_hex_dump(view, off, n, with_ascii, "\n\t"), (off, n)
+            assert _fast.ascii_dump(view, off, n) == dump.py_ascii_dump(view, off, n), (off, n)
+    big = bytes(70000)
+    assert _fast.hex_dump(big, 0, len(big), True, b"\n") == dump.py_hex_dump(big, 0, len(big),
+                                                                            True, "\n")

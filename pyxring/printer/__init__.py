@@ -110,11 +110,9 @@ class Printer:
         self.linktype = linktype
         self.line_buffered = line_buffered
         self._pending = []
-        # the common case in C, for the default options (see _fast.pyx)
-        self._fast = None
-        if fast and FastPath is not None and not (link or quiet or verbose or hex or hex_ascii or
-                                                  ascii):
-            self._fast = FastPath(self.nd)
+        # the common case in C (see _fast.pyx)
+        self._dumping = bool(hex or hex_ascii or ascii)
+        self._fast = FastPath(self.nd) if fast and FastPath is not None else None
 
     # -- one packet --------------------------------------------------------
     def format_packet(self, data, linktype=None, wirelen=None, ts=(0, 0)):
@@ -140,6 +138,8 @@ class Printer:
             text = self._fast.line(b, length)
             if text is not None:
                 out.append(text)
+                if self._dumping:
+                    self._dumps(out, b, caplen, self._fast.hdrlen)
                 return "".join(out)
         nd.proto = ""
         nd.ll_hdr_len = 0
@@ -149,7 +149,7 @@ class Printer:
         except TRUNCATED:
             out.append(" [|%s]" % nd.proto)
             hdrlen = nd.ll_hdr_len
-        if self.hex_ascii or self.hex or self.ascii:
+        if self._dumping:
             self._dumps(out, b, caplen, hdrlen)
         return "".join(out)
 
@@ -193,7 +193,8 @@ class Printer:
 
     def _fast_batch(self, batch):
         mode = self.ts.mode
-        ts_kind = 0 if mode == 1 else 2 if mode in (3, 5) else 1
+        # the delta modes and the dumps: every packet by format_packet
+        ts_kind = 2 if mode in (3, 5) or self._dumping else 0 if mode == 1 else 1
         base = self.count
 
         def slow(i):

@@ -1,14 +1,16 @@
 # cython: freethreading_compatible = False
-"""The printer's common case in C: Ethernet (802.1Q tags skipped), IPv4
-without options or IPv6 without extension headers, then TCP (its usual
-options), UDP or an ICMP/ICMPv6 echo, printed with tcpdump's default
-options (-e, -q, -v and the dumps go the Python way).
+"""The printer's common case in C: Ethernet (802.1Q tags), IPv4 without
+options or IPv6 without extension headers, then TCP (its usual options),
+UDP or an ICMP/ICMPv6 echo, with -e, -q, -v/-vv and -S as tcpdump prints
+them (-v's ICMPv6 and the rarer cases go the Python way); and the hex and
+ASCII dumps (-x -X -A) for every packet.
 
 ``frame`` writes exactly what the Python printers write for such a packet,
 or returns -1 for anything else -- a fragment, a truncation, an unusual
 option, another protocol -- and the Python printers take it.  TCP's
 relative sequence numbers use the Python printers' own table, so the two
-paths share conversations.  The tests run the whole corpus through both.
+paths share conversations.  The tests run the whole corpus through both,
+for every option set.
 """
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeLatin1
@@ -107,6 +109,94 @@ cdef inline char *put_ports(char *o, const uint8_t *src, int ver, uint16_t sport
     return put_u(o + 1, dport)
 
 
+cdef const char *HEX = b"0123456789abcdef"
+
+
+cdef inline char *put_hex(char *o, uint32_t v, int digits) noexcept nogil:
+    """``v`` in ``digits`` lower-case hex digits (printf's %04x)."""
+    cdef int i
+    for i in range(digits - 1, -1, -1):
+        o[i] = HEX[v & 15]
+        v >>= 4
+    return o + digits
+
+
+cdef inline char *put_hex_min(char *o, uint32_t v) noexcept nogil:
+    """printf's %x."""
+    cdef int digits = 1
+    while digits < 8 and v >> (4 * digits):
+        digits += 1
+    return put_hex(o, v, digits)
+
+
+cdef inline char *put_mac(char *o, const uint8_t *a) noexcept nogil:
+    cdef int i
+    for i in range(6):
+        if i:
+            o[0] = b':'
+            o += 1
+        o[0] = HEX[a[i] >> 4]
+        o[1] = HEX[a[i] & 15]
+        o += 2
+    return o
+
+
+cdef inline uint32_t sum16(const uint8_t *p, Py_ssize_t n) noexcept nogil:
+    """The one's complement sum's 32-bit accumulator over ``n`` bytes."""
+    cdef uint64_t total = 0
+    cdef Py_ssize_t i = 0
+    while i + 1 < n:
+        total += (<uint32_t>p[i] << 8) | p[i + 1]
+        i += 2
+    if i < n:
+        total += <uint32_t>p[i] << 8
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return <uint32_t>total
+
+
+cdef inline uint16_t fold(uint64_t total) noexcept nogil:
+    """The Internet checksum from a sum: 0 when the data was right."""
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return <uint16_t>(~total & 0xFFFF)
+
+
+cdef inline uint16_t shouldbe(uint16_t in_packet, uint16_t computed) noexcept nogil:
+    """tcpdump's in_cksum_shouldbe."""
+    cdef uint32_t v = <uint32_t>in_packet + computed
+    v = (v & 0xFFFF) + (v >> 16)
+    v = (v & 0xFFFF) + (v >> 16)
+    return <uint16_t>v
+
+
+cdef inline uint16_t transport_sum(const uint8_t *b, Py_ssize_t iph, int ver, Py_ssize_t p,
+                                   uint32_t length, uint8_t proto) noexcept nogil:
+    """The checksum over the pseudo-header and the segment (0: correct)."""
+    cdef uint64_t total
+    if ver == 6:
+        total = sum16(b + iph + 8, 32) + (length >> 16) + (length & 0xFFFF) + proto
+    else:
+        total = sum16(b + iph + 12, 8) + proto + (length & 0xFFFF)
+    total += sum16(b + p, length)
+    return fold(total)
+
+
+cdef inline char *put_ethertype(char *o, uint16_t t, bint qflag) noexcept nogil:
+    """-e's "ethertype NAME (0xTTTT)", or -q's NAME (known types only)."""
+    if not qflag:
+        o = put(o, b"ethertype ")
+    o = put(o, b"IPv4" if t == 0x0800 else b"IPv6" if t == 0x86DD else b"802.1Q" if t == 0x8100
+            else b"802.1Q-QinQ" if t == 0x88A8 else b"802.1Q-9100" if t == 0x9100 else
+            b"802.1Q-9200")
+    if not qflag:
+        o = put(o, b" (0x")
+        o = put_hex(o, t, 4)
+        o[0] = b')'
+        o += 1
+    return o
+
+
 cdef inline char *put_echo(char *o, const uint8_t *icmp, uint32_t length) noexcept nogil:
     """An echo's "ID, seq SEQ, length N" (ICMP and ICMPv6 share the layout)."""
     o = put_u(o, rd16(icmp + 4))
@@ -121,44 +211,81 @@ cdef class FastPath:
 
     cdef dict tcp_seq
     cdef Py_ssize_t tcp_seq_limit
-    cdef bint absolute_seq
+    cdef bint absolute_seq, eflag, qflag
+    cdef int vflag
     cdef object nd
+    # the link-level header length of the last frame printed (what -x skips)
+    cdef public Py_ssize_t hdrlen
 
     def __init__(self, nd):
         self.nd = nd
         self.tcp_seq = nd.tcp_seq
         self.tcp_seq_limit = nd.tcp_seq_limit
         self.absolute_seq = bool(nd.Sflag)
+        self.eflag = bool(nd.eflag)
+        self.qflag = bool(nd.qflag)
+        self.vflag = nd.vflag
+        self.hdrlen = 0
 
     cdef Py_ssize_t frame(self, const uint8_t *b, Py_ssize_t caplen, uint32_t wirelen,
                           char *out) except -2:
         """The text of an Ethernet frame into ``out``; its length, or -1."""
-        cdef Py_ssize_t off = 12, length = wirelen, capend
-        cdef uint16_t ltype
+        cdef Py_ssize_t off = 14, length = wirelen
+        cdef uint16_t ltype, tci
         cdef char *o = out
+        cdef bint printed_length = False
         if caplen < 14 or length < caplen:
             return -1
         ltype = rd16(b + 12)
-        off = 14
+        if self.eflag:
+            o = put_mac(o, b + 6)
+            o = put(o, b" > ")
+            o = put_mac(o, b)
+            o = put(o, b", ")
         while ltype == 0x8100 or ltype == 0x88A8 or ltype == 0x9100 or ltype == 0x9200:
             if caplen < off + 4 or length < off + 4:
                 return -1
+            if self.eflag:
+                o = put_ethertype(o, ltype, self.qflag)
+                if printed_length:
+                    o = put(o, b", ")
+                else:
+                    o = put(o, b", length ")
+                    o = put_u(o, length)
+                    o = put(o, b": ")
+                    printed_length = True
+                tci = rd16(b + off)
+                o = put(o, b"vlan ")
+                o = put_u(o, tci & 0xFFF)
+                o = put(o, b", p ")
+                o = put_u(o, tci >> 13)
+                if tci & 0x1000:
+                    o = put(o, b", DEI")
+                o = put(o, b", ")
             ltype = rd16(b + off + 2)
             off += 4
+        if ltype != 0x0800 and ltype != 0x86DD:
+            return -1
+        if self.eflag:
+            o = put_ethertype(o, ltype, self.qflag)
+            if printed_length:
+                o = put(o, b", ")
+            else:
+                o = put(o, b", length ")
+                o = put_u(o, length)
+                o = put(o, b": ")
+        self.hdrlen = off
         length -= off
         if ltype == 0x0800:
-            return self.ipv4(b, caplen, off, length, out)
-        if ltype == 0x86DD:
-            return self.ipv6(b, caplen, off, length, out)
-        return -1
+            return self.ipv4(b, caplen, off, length, o, out)
+        return self.ipv6(b, caplen, off, length, o, out)
 
     cdef Py_ssize_t ipv4(self, const uint8_t *b, Py_ssize_t caplen, Py_ssize_t off,
-                         Py_ssize_t length, char *out) except -2:
+                         Py_ssize_t length, char *o, char *out) except -2:
         cdef uint32_t ip_len, plen
         cdef uint16_t frag
-        cdef uint8_t proto
+        cdef uint8_t proto, tos
         cdef Py_ssize_t capend, p
-        cdef char *o = out
         if caplen < off + 20 or b[off] != 0x45 or length < 20:
             return -1
         ip_len = rd16(b + off + 2)
@@ -168,28 +295,58 @@ cdef class FastPath:
         if frag & 0x1FFF:
             return -1
         proto = b[off + 9]
+        if proto != 6 and proto != 17 and proto != 1:
+            return -1
         capend = min(caplen, off + ip_len)
         plen = ip_len - 20
         p = off + 20
-        o = put(o, b"IP ")
+        if not self.eflag:
+            o = put(o, b"IP ")
+        if self.vflag:
+            if fold(sum16(b + off, 20)) != 0:
+                return -1                  # a bad header checksum: the Python way
+            tos = b[off + 1]
+            o = put(o, b"(tos 0x")
+            o = put_hex_min(o, tos)
+            if tos & 3:
+                o = put(o, b",ECT(1)" if tos & 3 == 1 else b",ECT(0)" if tos & 3 == 2 else b",CE")
+            if b[off + 8] >= 1:
+                o = put(o, b", ttl ")
+                o = put_u(o, b[off + 8])
+            o = put(o, b", id ")
+            o = put_u(o, rd16(b + off + 4))
+            o = put(o, b", offset 0, flags [")
+            if frag & 0xE000 == 0:
+                o = put(o, b"none")
+            else:
+                if frag & 0x2000:
+                    o = put(o, b"+")
+                if frag & 0x4000:
+                    o = put(o, b", DF" if frag & 0x2000 else b"DF")
+                if frag & 0x8000:
+                    o = put(o, b", rsvd" if frag & 0x6000 else b"rsvd")
+            o = put(o, b"], proto TCP (6)" if proto == 6 else b"], proto UDP (17)" if proto == 17
+                    else b"], proto ICMP (1)")
+            o = put(o, b", length ")
+            o = put_u(o, ip_len)
+            o = put(o, b")\n    ")
         if proto == 6:
-            return self.tcp(b, capend, p, plen, off, 4, o, out)
+            return self.tcp(b, capend, p, plen, off, 4, frag & 0x2000, o, out)
         if proto == 17:
-            return udp(b, capend, p, plen, off, 4, frag & 0x2000, o, out)
-        if proto == 1:
-            if p + 8 > capend or (b[p] != 8 and b[p] != 0):
-                return -1
-            o = put_addrs(o, b + off + 12, 4)
-            o = put(o, b": ICMP echo request, id " if b[p] == 8 else b": ICMP echo reply, id ")
-            return put_echo(o, b + p, plen) - out
-        return -1
+            return self.udp(b, capend, p, plen, off, 4, frag & 0x2000, o, out)
+        if p + 8 > capend or (b[p] != 8 and b[p] != 0):
+            return -1
+        if self.vflag and not frag & 0x2000 and p + plen <= capend and fold(sum16(b + p, plen)):
+            return -1                      # a bad ICMP checksum: the Python way
+        o = put_addrs(o, b + off + 12, 4)
+        o = put(o, b": ICMP echo request, id " if b[p] == 8 else b": ICMP echo reply, id ")
+        return put_echo(o, b + p, plen) - out
 
     cdef Py_ssize_t ipv6(self, const uint8_t *b, Py_ssize_t caplen, Py_ssize_t off,
-                         Py_ssize_t length, char *out) except -2:
-        cdef uint32_t payload_len, total
+                         Py_ssize_t length, char *o, char *out) except -2:
+        cdef uint32_t payload_len, total, flow
         cdef uint8_t nh
         cdef Py_ssize_t capend, p
-        cdef char *o = out
         if caplen < off + 40 or (b[off] >> 4) != 6 or length < 40:
             return -1
         payload_len = rd16(b + off + 4)
@@ -197,24 +354,43 @@ cdef class FastPath:
         if payload_len == 0 or length < total:
             return -1
         nh = b[off + 6]
+        if nh != 6 and nh != 17 and (nh != 58 or self.vflag):
+            return -1
         capend = min(caplen, off + total)
         p = off + 40
-        o = put(o, b"IP6 ")
+        if not self.eflag:
+            o = put(o, b"IP6 ")
+        if self.vflag:
+            flow = rd32(b + off)
+            o[0] = b'('
+            o += 1
+            if flow & 0x0FF00000:
+                o = put(o, b"class 0x")
+                o = put_hex(o, (flow >> 20) & 0xFF, 2)
+                o = put(o, b", ")
+            if flow & 0x000FFFFF:
+                o = put(o, b"flowlabel 0x")
+                o = put_hex(o, flow & 0x000FFFFF, 5)
+                o = put(o, b", ")
+            o = put(o, b"hlim ")
+            o = put_u(o, b[off + 7])
+            o = put(o, b", next-header TCP (6) payload length: " if nh == 6 else
+                    b", next-header UDP (17) payload length: ")
+            o = put_u(o, payload_len)
+            o = put(o, b") ")
         if nh == 6:
-            return self.tcp(b, capend, p, payload_len, off, 6, o, out)
+            return self.tcp(b, capend, p, payload_len, off, 6, 0, o, out)
         if nh == 17:
-            return udp(b, capend, p, payload_len, off, 6, 0, o, out)
-        if nh == 58:
-            if p + 8 > capend or (b[p] != 128 and b[p] != 129):
-                return -1
-            o = put_addrs(o, b + off + 8, 6)
-            o = put(o, b": ICMP6, echo request, id " if b[p] == 128 else
-                    b": ICMP6, echo reply, id ")
-            return put_echo(o, b + p, payload_len) - out
-        return -1
+            return self.udp(b, capend, p, payload_len, off, 6, 0, o, out)
+        if p + 8 > capend or (b[p] != 128 and b[p] != 129):
+            return -1
+        o = put_addrs(o, b + off + 8, 6)
+        o = put(o, b": ICMP6, echo request, id " if b[p] == 128 else
+                b": ICMP6, echo reply, id ")
+        return put_echo(o, b + p, payload_len) - out
 
     cdef Py_ssize_t tcp(self, const uint8_t *b, Py_ssize_t capend, Py_ssize_t p, uint32_t length,
-                        Py_ssize_t iph, int ver, char *o, char *out) except -2:
+                        Py_ssize_t iph, int ver, int fragmented, char *o, char *out) except -2:
         cdef uint16_t sport, dport, win, urp
         cdef uint32_t seq, ack, thseq = 0, thack = 0, hlen, datalen, s, e, base
         cdef uint8_t flags, opt, ln
@@ -222,6 +398,7 @@ cdef class FastPath:
         cdef Py_ssize_t src_at = iph + (8 if ver == 6 else 12)
         cdef bint rev = False, first = True
         cdef int bit
+        cdef uint16_t computed
         if p + 20 > capend:
             return -1
         hlen = (b[p + 12] >> 4) * 4
@@ -229,6 +406,10 @@ cdef class FastPath:
             return -1
         sport = rd16(b + p)
         dport = rd16(b + p + 2)
+        if self.qflag:
+            o = put_ports(o, b + src_at, ver, sport, dport)
+            o = put(o, b": tcp ")
+            return put_u(o, length - hlen) - out
         seq = rd32(b + p + 4)
         ack = rd32(b + p + 8)
         flags = b[p + 13]
@@ -236,6 +417,9 @@ cdef class FastPath:
         urp = rd16(b + p + 18)
         if hlen > 20 and not options_ok(b, p + 20, hlen - 20):
             return -1
+        datalen = length - hlen
+        if self.vflag and flags & 0x04 and datalen > 0:
+            return -1                       # -v prints a RST's text: the Python way
         if not self.absolute_seq and flags & 0x10:
             rev = sport > dport or (sport == dport and
                                     memcmp(b + src_at, b + src_at + alen, alen) > 0)
@@ -251,8 +435,18 @@ cdef class FastPath:
                 o += 1
         o[0] = b']'
         o += 1
-        datalen = length - hlen
-        if datalen > 0 or flags & 0x07:
+        if self.vflag and not fragmented and p + length <= capend:
+            computed = transport_sum(b, iph, ver, p, length, 6)
+            o = put(o, b", cksum 0x")
+            o = put_hex(o, rd16(b + p + 16), 4)
+            if computed:
+                o = put(o, b" (incorrect -> 0x")
+                o = put_hex(o, shouldbe(rd16(b + p + 16), computed), 4)
+                o[0] = b')'
+                o += 1
+            else:
+                o = put(o, b" (correct)")
+        if datalen > 0 or flags & 0x07 or self.vflag > 1:
             o = put(o, b", seq ")
             o = put_u(o, seq)
             if datalen > 0:
@@ -320,6 +514,46 @@ cdef class FastPath:
             o += 1
         o = put(o, b", length ")
         o = put_u(o, datalen)
+        return o - out
+
+    cdef Py_ssize_t udp(self, const uint8_t *b, Py_ssize_t capend, Py_ssize_t p, uint32_t length,
+                        Py_ssize_t iph, int ver, int fragmented, char *o, char *out) except -2:
+        cdef uint32_t ulen
+        cdef uint16_t udp_sum, computed
+        cdef Py_ssize_t src_at = iph + (8 if ver == 6 else 12)
+        if p + 8 > capend or length < 8:
+            return -1
+        ulen = rd16(b + p + 4)
+        if ulen < 8 or rd16(b + p) == 4789 or rd16(b + p + 2) == 4789:
+            return -1           # VXLAN: the Python printers print the inner frame
+        o = put_ports(o, b + src_at, ver, rd16(b + p), rd16(b + p + 2))
+        o = put(o, b": ")
+        ulen -= 8
+        length -= 8
+        if ulen < length:
+            length = ulen
+        if self.vflag and not fragmented and (ver == 6 or self.vflag > 1):
+            udp_sum = rd16(b + p + 6)
+            if ver == 4 and udp_sum == 0:
+                o = put(o, b"[no cksum] ")
+            elif p + 8 + length <= capend:
+                computed = transport_sum(b, iph, ver, p, length + 8, 17)
+                if computed:
+                    o = put(o, b"[bad udp cksum 0x")
+                    o = put_hex(o, udp_sum, 4)
+                    o = put(o, b" -> 0x")
+                    o = put_hex(o, shouldbe(udp_sum, computed), 4)
+                    o = put(o, b"!] ")
+                else:
+                    o = put(o, b"[udp sum ok] ")
+        if ulen > length and not fragmented:
+            o = put(o, b"UDP, bad length ")
+            o = put_u(o, ulen)
+            o = put(o, b" > ")
+            o = put_u(o, length)
+        else:
+            o = put(o, b"UDP, length ")
+            o = put_u(o, ulen)
         return o - out
 
     cdef tuple relative(self, const uint8_t *src, const uint8_t *dst, Py_ssize_t alen,
@@ -481,26 +715,91 @@ cdef bint options_ok(const uint8_t *b, Py_ssize_t cp, Py_ssize_t left) noexcept:
     return True
 
 
-cdef Py_ssize_t udp(const uint8_t *b, Py_ssize_t capend, Py_ssize_t p, uint32_t length,
-                    Py_ssize_t iph, int ver, int fragmented, char *o, char *out) except -2:
-    cdef uint32_t ulen
-    cdef Py_ssize_t src_at = iph + (8 if ver == 6 else 12)
-    if p + 8 > capend or length < 8:
-        return -1
-    ulen = rd16(b + p + 4)
-    if ulen < 8 or rd16(b + p) == 4789 or rd16(b + p + 2) == 4789:
-        return -1           # VXLAN: the Python printers print the inner frame
-    o = put_ports(o, b + src_at, ver, rd16(b + p), rd16(b + p + 2))
-    ulen -= 8
-    length -= 8
-    if ulen < length:
-        length = ulen
-    if ulen > length and not fragmented:
-        o = put(o, b": UDP, bad length ")
-        o = put_u(o, ulen)
-        o = put(o, b" > ")
-        o = put_u(o, length)
-    else:
-        o = put(o, b": UDP, length ")
-        o = put_u(o, ulen)
-    return o - out
+
+
+
+# -- the dumps (-x -X -A), for every packet ----------------------------------
+def hex_dump(const uint8_t[::1] data, Py_ssize_t off, Py_ssize_t length, bint with_ascii,
+             bytes indent):
+    """print-ascii.c's hex (and ASCII) lines for ``length`` bytes of
+    ``data`` from ``off`` (all of them there): "INDENT0xOFFS:  xxxx xxxx ..."
+    with the ASCII column after 40 columns of hex when asked."""
+    cdef Py_ssize_t nlines = (length + 15) // 16, start, i, n, col
+    cdef Py_ssize_t ilen = len(indent)
+    cdef const uint8_t *p
+    cdef char *buf
+    cdef char *o
+    cdef char *line
+    cdef uint8_t c
+    if off < 0 or off + length > data.shape[0]:
+        raise IndexError("hex_dump past the data")
+    if length <= 0:
+        return ""
+    buf = <char *>malloc(nlines * (ilen + 16 + 40 + 2 + 16))
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        o = buf
+        for start in range(0, length, 16):
+            memcpy(o, <const char *>indent, ilen)
+            o += ilen
+            o = put(o, b"0x")
+            o = put_hex(o, <uint32_t>start, 4) if start < 0x10000 else put_hex_min(o, start)
+            o = put(o, b":  ")
+            line = o
+            n = min(16, length - start)
+            p = &data[off + start]
+            for i in range(n):
+                if i and not i & 1:
+                    o[0] = b' '
+                    o += 1
+                o[0] = HEX[p[i] >> 4]
+                o[1] = HEX[p[i] & 15]
+                o += 2
+            if with_ascii:
+                col = o - line
+                while col < 41:
+                    o[0] = b' '
+                    o += 1
+                    col += 1
+                for i in range(n):
+                    c = p[i]
+                    o[0] = <char>c if 0x21 <= c <= 0x7E else b'.'
+                    o += 1
+        return PyUnicode_DecodeLatin1(buf, o - buf, NULL)
+    finally:
+        free(buf)
+
+
+def ascii_dump(const uint8_t[::1] data, Py_ssize_t off, Py_ssize_t length):
+    """-A's text: a newline, then graphic characters, tab, space and
+    newline as themselves, '.' for the rest; a CR is left out before a
+    newline and among the last two bytes."""
+    cdef Py_ssize_t i = 0
+    cdef char *buf
+    cdef char *o
+    cdef uint8_t c
+    if length < 0:
+        length = 0
+    if off < 0 or off + length > data.shape[0]:
+        raise IndexError("ascii_dump past the data")
+    buf = <char *>malloc(length + 1)
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        o = buf
+        o[0] = b'\n'
+        o += 1
+        while i < length:
+            c = data[off + i]
+            i += 1
+            if c == 13:
+                if length - i > 1 and data[off + i] != 10:
+                    o[0] = b'.'
+                    o += 1
+            else:
+                o[0] = <char>c if (0x21 <= c <= 0x7E or c == 9 or c == 10 or c == 32) else b'.'
+                o += 1
+        return PyUnicode_DecodeLatin1(buf, o - buf, NULL)
+    finally:
+        free(buf)
