@@ -9,6 +9,8 @@ measured, in interleaved runs, as CPU (user + system) per packet:
 
 * ``tcpdump -nn -r FILE``
 * ``pyxring read FILE`` -- the whole command: reading, printing, writing
+* the same two with ``-e``, ``-v`` and ``-x`` (each beside tcpdump with
+  the same option)
 * pyxring's printer alone, in this process, on packets already read:
   ``Printer.format_packet`` one packet at a time, and ``print_batch`` on
   whole batches when the file source offers them (``open_reader(...).batches()``)
@@ -106,27 +108,32 @@ def main(argv=None):
     from pyxring.reader import open_reader
     with open_reader(path) as rd:
         has_batches = hasattr(rd, "batches")
-    tools = {
-        "tcpdump -nn -r": lambda: child_cpu(["tcpdump", "-nn", "-r", path]),
-        "pyxring read": lambda: child_cpu([sys.executable, "-m", "pyxring", "read", path]),
-        "pyxring printer, packet by packet": lambda: printer_cpu(path, False),
-    }
+    # name -> (the tcpdump line it is compared with, how to measure it)
+    tools = {}
+    for opts in ([], ["-e"], ["-v"], ["-x"]):
+        ref = " ".join(["tcpdump -nn -r", *opts])
+        tools[ref] = (ref, lambda o=opts: child_cpu(["tcpdump", "-nn", "-r", path, *o]))
+        tools[" ".join(["pyxring read", *opts])] = (ref, lambda o=opts: child_cpu(
+            [sys.executable, "-m", "pyxring", "read", path, *o]))
+    tools["pyxring printer, packet by packet"] = ("tcpdump -nn -r",
+                                                  lambda: printer_cpu(path, False))
     if has_batches:
-        tools["pyxring printer, print_batch"] = lambda: printer_cpu(path, True)
+        tools["pyxring printer, print_batch"] = ("tcpdump -nn -r", lambda: printer_cpu(path, True))
     samples = {name: [] for name in tools}
     for r in range(runs):
         names = list(tools)
         names = names[r % len(names):] + names[:r % len(names)]
         for name in names:
-            samples[name].append(tools[name]() / count * 1e6)
+            samples[name].append(tools[name][1]() / count * 1e6)
             print(f"printing: run {r + 1}/{runs} {name}: {samples[name][-1]:.2f} us/packet",
                   file=sys.stderr)
-    ref = statistics.median(samples["tcpdump -nn -r"])
     lines = [f"Printing every packet of a {count:,}-packet pcap (mixed TCP/UDP, 64-1500 B, "
-             f"page cache, output to /dev/null); {runs} interleaved run(s), medians (min-max).",
+             f"page cache, output to /dev/null); {runs} interleaved run(s), medians (min-max); "
+             "each line beside tcpdump with the same options.",
              "", "| what | CPU µs/packet | vs tcpdump |", "|---|---|---|"]
     for name, xs in samples.items():
         med = statistics.median(xs)
+        ref = statistics.median(samples[tools[name][0]])
         lines.append(f"| {name} | {med:.2f} ({min(xs):.2f}–{max(xs):.2f}) | {med / ref:.2f}× |")
     if not has_batches:
         lines += ["", "print_batch on file batches: not measured (this file source has no "
