@@ -7,6 +7,7 @@ import subprocess
 
 from conftest import require_tool
 
+from pyxring.file import open_file
 from pyxring.printer import Printer
 from pyxring.reader import open_reader
 
@@ -52,12 +53,24 @@ def tcpdump_lines(path, opts):
 
 
 def our_lines(path, opts, fast=True):
+    """Record by record (``open_reader``, ``print_record``)."""
     buf = io.StringIO()
     printer = Printer(buf, fast=fast, **printer_kwargs(opts))
     with open_reader(str(path)) as rd:
         for rec in rd:
             printer.print_record(rec)
     printer.flush()
+    return buf.getvalue().split("\n")
+
+
+def our_batch_lines(path, opts):
+    """Batch by batch from the file source (``print_batch``, the C loop),
+    as ``pyxring read`` prints."""
+    buf = io.StringIO()
+    printer = Printer(buf, **printer_kwargs(opts))
+    with open_file(str(path)) as src:
+        for batch in src.batches():
+            printer.print_batch(batch)
     return buf.getvalue().split("\n")
 
 
@@ -69,10 +82,13 @@ def assert_same_lines(ours, theirs, what=""):
 
 
 def assert_file_matches_tcpdump(path, opts):
-    """Both ways: with the C fast path and with the Python printers alone."""
+    """Every way: record by record with the C fast path and with the Python
+    printers alone, and batch by batch from the file source."""
     theirs = tcpdump_lines(path, opts)
     assert len(theirs) > 1, f"tcpdump printed nothing for {path}"
     assert_same_lines(our_lines(path, opts), theirs, f"{path} {option_id(opts)}")
     assert_same_lines(our_lines(path, opts, fast=False), theirs,
                       f"{path} {option_id(opts)}, Python printers only")
+    assert_same_lines(our_batch_lines(path, opts), theirs,
+                      f"{path} {option_id(opts)}, print_batch")
     return theirs

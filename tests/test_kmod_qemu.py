@@ -45,7 +45,8 @@ reopen-after-close unload-open unload-while-open-refused unload-while-mapped-ref
 mapping-still-valid unload-after-munmap device-gone""".split()
 PY_CHECKS = """cli-exit-0 cli-count py-overflow-dropped py-overflow-exact py-overflow-seq-gaps
 py-filter-match py-filter-reject py-netfilter py-second-open-busy py-bad-rate
-py-bad-record_size py-bad-mode py-bad-direction py-bad-wm_high""".split()
+py-bad-record_size py-bad-mode py-bad-direction py-bad-wm_high py-asyncio-idle
+py-asyncio-count py-asyncio-ticker""".split()
 CLI_COUNT = 300
 
 

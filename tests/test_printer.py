@@ -13,7 +13,7 @@ import pytest
 
 from conftest import require_tool
 from printer_compare import (OPTION_SETS, assert_file_matches_tcpdump, assert_same_lines,
-                             option_id)
+                             option_id, our_batch_lines, tcpdump_lines)
 
 from pyxring.printer import Printer, format_ts
 from pyxring.printer.timestamps import CONVERSION_ERROR
@@ -235,7 +235,7 @@ def test_print_batch_and_records_write_whole_lines(tmp_path):
     assert buf.getvalue().endswith("\n") and buf.getvalue().count("\n") == 2
 
     class Rec:
-        data, linktype, wirelen, ts_ns = frame, 1, len(frame), 5
+        data, linktype, wirelen, ts_parts = frame, 1, len(frame), (0, 5)
     p.print_record(Rec())
     assert buf.getvalue().count("\n") == 2
     p.flush()
@@ -277,6 +277,49 @@ def test_fast_path_takes_the_common_frames(kw):
         rest.append(mf.v4_tcp(flags="S", options=mf.tcp_opt(19, bytes(16))))
     for frame in rest:
         assert probe._fast.line(frame, len(frame) + 10) is None
+
+
+@pytest.mark.parametrize("opts", [[], ["-e"], ["-v"], ["-x"], ["-q", "-e"], ["-tt", "--nano"]],
+                         ids=option_id)
+def test_batch_of_several_link_types(tmp_path, opts):
+    """A pcapng whose interfaces differ (Ethernet, raw IP, Linux cooked v2,
+    interleaved): print_batch prints each packet by its own link type.
+    tcpdump stops at a file's second link type, so each interface's packets
+    are judged by tcpdump on a file of their own, then interleaved."""
+    mf = _generator()
+    kinds = [(1, [mf.v4_udp(b"eth"), mf.v4_tcp(flags="S"), mf.v6_udp()]),
+             (101, mf.raw_frames()[:2]),
+             (276, mf.cooked_frames(2)[:3])]
+    order = [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1), (0, 2), (2, 2)]
+    stamps = mf.timestamps(len(order))
+    expected = {}
+    for k, (lt, frames) in enumerate(kinds):
+        mine = [(stamps[i], frames[j], len(frames[j])) for i, (kk, j) in enumerate(order)
+                if kk == k]
+        mf.write_pcap(str(tmp_path / f"{k}.pcap"), mine, lt, nano=True)
+        lines = tcpdump_lines(tmp_path / f"{k}.pcap", opts)[:-1]
+        # a packet may print on several lines (-v, -x): group them by packet
+        groups = []
+        for line in lines:
+            if line.startswith((" ", "\t")) and groups:
+                groups[-1].append(line)
+            else:
+                groups.append([line])
+        assert len(groups) == len(mine), (k, lines)
+        expected[k] = iter(groups)
+    want = [line for kk, _ in order for line in next(expected[kk])] + [""]
+    blocks = [mf._block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
+    for lt, _ in kinds:
+        blocks.append(mf._block(1, struct.pack("<HHI", lt, 0, 262144) +
+                                struct.pack("<HHB", 9, 1, 9) + b"\0\0\0" + bytes(4)))
+    for i, (k, j) in enumerate(order):
+        frame = kinds[k][1][j]
+        t = stamps[i][0] * 1_000_000_000 + stamps[i][1]
+        blocks.append(mf._block(6, struct.pack("<IIIII", k, t >> 32, t & 0xFFFFFFFF, len(frame),
+                                               len(frame)) + frame))
+    path = tmp_path / "mixed.pcapng"
+    path.write_bytes(b"".join(blocks))
+    assert_same_lines(our_batch_lines(path, opts), want, "several link types, print_batch")
 
 
 def test_c_dumps_equal_the_python_ones():

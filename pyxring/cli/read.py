@@ -3,8 +3,11 @@
 
 Each packet is printed as tcpdump prints it, with tcpdump's printing
 options (``pyxring.printer.options``: -e -q -v -S -x -X -A -t... --nano).
-A tcpdump filter expression is compiled by libpcap and run by libpcap's
-interpreter, so it selects exactly the packets tcpdump would.
+The file is read by the file source (``pyxring.file``) a batch at a time
+and each batch printed at once (``Printer.print_batch``); a tcpdump filter
+expression is compiled by libpcap once per link type and run by libpcap's
+interpreter over each batch in C, so it selects exactly the packets tcpdump
+would, also in pcapng files whose interfaces have different link types.
 """
 import os
 import sys
@@ -15,10 +18,6 @@ from pyxring.printer import options as printer_options
 EXIT_OK = 0
 EXIT_ERROR = 1        # unreadable, truncated or corrupt file
 EXIT_USAGE = 2        # bad arguments or filter expression
-
-LINKTYPE_NAMES = {1: "EN10MB (Ethernet)", 101: "RAW (Raw IP)", 113: "LINUX_SLL (Linux cooked v1)",
-                  276: "LINUX_SLL2 (Linux cooked v2)", 228: "IPV4 (Raw IPv4)",
-                  229: "IPV6 (Raw IPv6)", 0: "NULL (BSD loopback)"}
 
 
 def add_arguments(parser):
@@ -35,8 +34,18 @@ def _print_err(msg):
     print(f"pyxring read: {msg}", file=sys.stderr)
 
 
+def header_line(shown_name, src):
+    """tcpdump's first line for a file: the first interface's link type (a
+    pcapng file's may differ later) and the snapshot length libpcap reports."""
+    from pyxring._libpcap import datalink_name
+    name, desc = datalink_name(src.linktype)
+    link = f"{name} ({desc})" if name else str(src.linktype)
+    return f"reading from file {shown_name}, link-type {link}, snapshot length {src.snaplen}"
+
+
 def run(args) -> int:
-    from pyxring.reader import open_reader
+    from pyxring._libpcap import BatchFilter, FilterError, compile_filter
+    from pyxring.file import open_file
 
     expr = " ".join(args.expression).strip()
     if args.count < 0:
@@ -48,40 +57,43 @@ def run(args) -> int:
     except ConfigError as exc:
         _print_err(str(exc))
         return EXIT_USAGE
-    programs = {}     # linktype -> compiled filter (pcapng files may mix link types)
-
-    def matches(rec):
-        from pyxring import _libpcap
-        insns = programs.get(rec.linktype)
-        if insns is None:
-            insns = programs[rec.linktype] = _libpcap.compile_filter(expr, rec.linktype)
-        return _libpcap.offline_filter(insns, rec.data, rec.wirelen) != 0
 
     printed = 0
     try:
-        with open_reader(args.file) as rd:
-            lt = rd.linktype
-            print(f"reading from file {rd.name}, link-type {LINKTYPE_NAMES.get(lt, lt)}, "
-                  f"snapshot length {rd.snaplen}", file=sys.stderr)
+        with open_file(args.file) as src:
+            if not src.interfaces:
+                # tcpdump can't name a link type either
+                _print_err(f"{src.name}: no interface description block in the file "
+                           f"(at byte offset {src.bytes_read})")
+                return EXIT_ERROR
+            print(header_line(args.file, src), file=sys.stderr)
+            flt = None
             if expr:
+                # a bad expression is a usage error before any packet is read;
+                # other link types of the file are compiled when they come
                 try:
-                    from pyxring import _libpcap
-                    programs[lt] = _libpcap.compile_filter(expr, lt)
-                except ValueError as exc:
+                    compile_filter(expr, src.linktype)
+                except FilterError as exc:
                     _print_err(str(exc))
                     return EXIT_USAGE
-            for rec in rd:
-                if expr and not matches(rec):
+                flt = BatchFilter(expr)
+            for batch in src.batches():
+                if flt is not None and flt.apply(batch) == 0:
                     continue
-                printer.print_record(rec)
-                printed += 1
+                if args.count and printed + len(batch) > args.count:
+                    batch.truncate(args.count - printed)
+                printer.print_batch(batch)
+                printed += len(batch)
                 if args.count and printed >= args.count:
                     break
-            printer.flush()
+            out.flush()
+    except FilterError as exc:
+        _print_err(str(exc))
+        return EXIT_USAGE
     except PyxringError as exc:
+        # What was read before the damage is already printed; then the error.
         try:
-            # What was read before the damage is still printed, then the error.
-            printer.flush()
+            out.flush()
         except BrokenPipeError:
             pass
         _print_err(str(exc))

@@ -171,20 +171,13 @@ class Printer:
 
     # -- many packets ------------------------------------------------------
     def print_batch(self, batch):
-        """Every packet of a batch (a live or a file batch), in one write."""
-        fmt = self.format_packet
-        default_linktype = getattr(getattr(batch, "source", None), "linktype", self.linktype)
-        if self._fast is not None and default_linktype == LINKTYPE_ETHERNET and \
-                not _PER_PACKET_LINKTYPE:
+        """Every packet of a batch (a live or a file batch), each by its own
+        link type, in one write."""
+        if self._fast is not None:
             self._fast_batch(batch)
             return
-        lines = []
-        for p in batch:
-            lt = getattr(p, "linktype", default_linktype)
-            parts = getattr(p, "ts_parts", None)
-            if parts is None:
-                parts = divmod(p.ts_ns, 1_000_000_000)
-            lines.append(fmt(p, lt, p.wirelen, parts))
+        fmt = self.format_packet
+        lines = [fmt(p, p.linktype, p.wirelen, p.ts_parts) for p in batch]
         if lines:
             lines.append("")
             self.out.write("\n".join(lines))
@@ -199,11 +192,8 @@ class Printer:
 
         def slow(i):
             p = batch[i]
-            parts = getattr(p, "ts_parts", None)
-            if parts is None:
-                parts = divmod(p.ts_ns, 1_000_000_000)
             self.count = base + i
-            return self.format_packet(p, LINKTYPE_ETHERNET, p.wirelen, parts).encode("latin-1")
+            return self.format_packet(p, p.linktype, p.wirelen, p.ts_parts).encode("latin-1")
         text = self._fast.batch_text(batch, ts_kind, 9 if self.ts.nano else 6,
                                      self.ts.second_text, slow, base if self.number else -1)
         self.count = base + len(batch)
@@ -214,10 +204,8 @@ class Printer:
 
     def print_record(self, rec):
         """A record from ``pyxring.open_reader``."""
-        parts = getattr(rec, "ts_parts", None)
-        if parts is None:
-            parts = divmod(rec.ts_ns, 1_000_000_000)
-        self._pending.append(self.format_packet(rec.data, rec.linktype, rec.wirelen, parts))
+        self._pending.append(self.format_packet(rec.data, rec.linktype, rec.wirelen,
+                                                rec.ts_parts))
         if len(self._pending) >= 256 or self.line_buffered:
             self.flush()
 
@@ -227,19 +215,6 @@ class Printer:
             self.out.write("\n".join(self._pending))
             self._pending.clear()
         self.out.flush()
-
-
-def _packets_know_their_linktype():
-    """Whether packets carry their own link type (a file's packets from
-    interfaces of different types); then batches print packet by packet."""
-    try:
-        from pyxring._core import Packet
-    except ImportError:
-        return False
-    return hasattr(Packet, "linktype")
-
-
-_PER_PACKET_LINKTYPE = _packets_know_their_linktype()
 
 
 def _invalid_header(caplen, length):

@@ -18,7 +18,7 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memcpy, memcmp
 
-from pyxring._core cimport Batch, pkt_desc
+from pyxring._core cimport Batch, pkt_desc, PKT_TS_RAW
 from pyxring.includes.inet cimport AF_INET6, inet_ntop
 
 # One packet's text stays well below this (two IPv6 addresses, 40 bytes of
@@ -197,6 +197,17 @@ cdef inline char *put_ethertype(char *o, uint16_t t, bint qflag) noexcept nogil:
     return o
 
 
+cdef inline char *put_type_length(char *o, uint16_t t, bint qflag, bint printed_length,
+                                  uint32_t length) noexcept nogil:
+    """-e's type, then the frame's length the first time, ", " after."""
+    o = put_ethertype(o, t, qflag)
+    if printed_length:
+        return put(o, b", ")
+    o = put(o, b", length ")
+    o = put_u(o, length)
+    return put(o, b": ")
+
+
 cdef inline char *put_echo(char *o, const uint8_t *icmp, uint32_t length) noexcept nogil:
     """An echo's "ID, seq SEQ, length N" (ICMP and ICMPv6 share the layout)."""
     o = put_u(o, rd16(icmp + 4))
@@ -246,14 +257,8 @@ cdef class FastPath:
             if caplen < off + 4 or length < off + 4:
                 return -1
             if self.eflag:
-                o = put_ethertype(o, ltype, self.qflag)
-                if printed_length:
-                    o = put(o, b", ")
-                else:
-                    o = put(o, b", length ")
-                    o = put_u(o, length)
-                    o = put(o, b": ")
-                    printed_length = True
+                o = put_type_length(o, ltype, self.qflag, printed_length, length)
+                printed_length = True
                 tci = rd16(b + off)
                 o = put(o, b"vlan ")
                 o = put_u(o, tci & 0xFFF)
@@ -267,13 +272,7 @@ cdef class FastPath:
         if ltype != 0x0800 and ltype != 0x86DD:
             return -1
         if self.eflag:
-            o = put_ethertype(o, ltype, self.qflag)
-            if printed_length:
-                o = put(o, b", ")
-            else:
-                o = put(o, b", length ")
-                o = put_u(o, length)
-                o = put(o, b": ")
+            o = put_type_length(o, ltype, self.qflag, printed_length, length)
         self.hdrlen = off
         length -= off
         if ltype == 0x0800:
@@ -607,7 +606,9 @@ cdef class FastPath:
 
     def batch_text(self, Batch batch, int ts_kind, int digits, second_text, slow,
                    Py_ssize_t number_base=-1):
-        """Every packet of an Ethernet batch as tcpdump prints it, one str.
+        """Every packet of a batch as tcpdump prints it, one str (the
+        Ethernet ones here, the others, and times ``ts_ns`` can't hold,
+        through ``slow``).
 
         ``ts_kind`` 0: no timestamp; 1: ``second_text(sec)`` (bytes, cached
         per second; None when tcpdump can't convert it) then the fraction
@@ -635,7 +636,8 @@ cdef class FastPath:
                     if grown == NULL:
                         raise MemoryError()
                     buf = grown
-                if ts_kind != 2 and 0 < d.caplen <= 262144 and d.wirelen <= 262144:
+                if (ts_kind != 2 and d.linktype == 1 and not d.flags & PKT_TS_RAW and
+                        0 < d.caplen <= 262144 and d.wirelen <= 262144):
                     o = buf + used
                     if number_base >= 0:
                         o = put_num(o, number_base + i + 1, 5, 32)

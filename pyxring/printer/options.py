@@ -24,9 +24,22 @@ class _Count(argparse.Action):
         setattr(namespace, self.dest, (getattr(namespace, self.dest, 0) or 0) + 1)
 
 
+class _Group:
+    """The printing options' argument group, leaving out any flag the
+    command registered already (capture's own -l, -U and
+    --time-stamp-precision, which also set what is printed)."""
+
+    def __init__(self, parser):
+        self.group = parser.add_argument_group("printing (tcpdump's options)")
+
+    def add_argument(self, *flags, **kw):
+        if not any(f in self.group._option_string_actions for f in flags):
+            self.group.add_argument(*flags, **kw)
+
+
 def add_arguments(parser):
     """Register the printing options on ``parser`` (an argparse parser)."""
-    g = parser.add_argument_group("printing (tcpdump's options)")
+    g = _Group(parser)
     g.add_argument("-e", "--link", dest="link", action=_Count,
                    help="print the link-level header on each line")
     g.add_argument("-q", "--quiet", dest="quiet", action=_Count,
@@ -61,7 +74,7 @@ def add_arguments(parser):
                    help="nanosecond timestamps (--time-stamp-precision=nano)")
     g.add_argument("--micro", dest="print_precision", action="store_const", const="micro",
                    help="microsecond timestamps (the default)")
-    return g
+    return g.group
 
 
 def wants_nano(args):
