@@ -20,6 +20,7 @@ import pytest
 from conftest import ROOT, privileged, pyxring_cmd, require_root, require_tool, wait_listening
 from printer_compare import (OPTION_SETS, assert_file_matches_tcpdump, assert_same_lines,
                              option_id, tcpdump_lines)
+from test_examples import wait_capturing
 
 PORT = 40123
 
@@ -508,7 +509,7 @@ def _capture_lines(lab, argv, traffic, tcpdump_path, expr):
     cmd = pyxring_cmd("capture", lab.if_b, "--backend", "tpacket", *argv, expr)
     proc = lab.popen("b", cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     try:
-        wait_listening(proc)
+        wait_capturing(lab, proc)         # (-q prints no "listening on" line)
         with tcpdump_writing(lab, tcpdump_path, expr):
             traffic()
         time.sleep(0.5)
