@@ -619,7 +619,6 @@ cdef class FastPath:
         cdef Py_ssize_t i, n, used = 0, cap = 65536
         cdef pkt_desc *d
         cdef char *buf = <char *>malloc(cap)
-        cdef char *grown
         cdef char *o
         cdef uint64_t sec, frac, cached_sec = <uint64_t>-1
         cdef object second = None
@@ -630,12 +629,7 @@ cdef class FastPath:
         try:
             for i in range(batch.count):
                 d = &batch.descs[i]
-                if cap - used < LINE_MAX + 256:
-                    cap *= 2
-                    grown = <char *>realloc(buf, cap)
-                    if grown == NULL:
-                        raise MemoryError()
-                    buf = grown
+                buf = grown_to(buf, &cap, used + LINE_MAX + 256)
                 if (ts_kind != 2 and d.linktype == 1 and not d.flags & PKT_TS_RAW and
                         0 < d.caplen <= 262144 and d.wirelen <= 262144):
                     o = buf + used
@@ -663,12 +657,7 @@ cdef class FastPath:
                             continue
                 text = slow(i)
                 n = len(text)
-                while cap - used < n + 2:
-                    cap *= 2
-                    grown = <char *>realloc(buf, cap)
-                    if grown == NULL:
-                        raise MemoryError()
-                    buf = grown
+                buf = grown_to(buf, &cap, used + n + 2)
                 memcpy(buf + used, <const char *>text, n)
                 used += n
                 buf[used] = b'\n'
@@ -676,6 +665,23 @@ cdef class FastPath:
             return PyUnicode_DecodeLatin1(buf, used, NULL)
         finally:
             free(buf)
+
+
+cdef char *grown_to(char *buf, Py_ssize_t *cap, Py_ssize_t need) except NULL:
+    """``buf`` with room for ``need`` bytes (its size doubled as often as it
+    takes, one realloc); on failure MemoryError, and ``buf`` is still the
+    caller's to free."""
+    cdef Py_ssize_t size = cap[0]
+    cdef char *grown
+    if size >= need:
+        return buf
+    while size < need:
+        size *= 2
+    grown = <char *>realloc(buf, size)
+    if grown == NULL:
+        raise MemoryError()
+    cap[0] = size
+    return grown
 
 
 cdef bint options_ok(const uint8_t *b, Py_ssize_t cp, Py_ssize_t left) noexcept:
