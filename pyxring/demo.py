@@ -25,7 +25,7 @@ VLAN_ID = 100
 def run_demo(args):
     from pyxring import capture, open_writer
     from pyxring.netlab import VethPair
-    from pyxring.summary import Summarizer, format_ts
+    from pyxring.printer import Printer
 
     if os.geteuid() != 0:
         raise PermissionDenied("the demo creates network namespaces: run it as root")
@@ -41,7 +41,7 @@ def run_demo(args):
             out.write(f"demo: sent {sent['udp']} UDP datagrams, a TCP conversation "
                       f"({sent['tcp_bytes']} bytes), {sent['ping']} pings, {sent['vlan']} frames "
                       f"on VLAN {VLAN_ID}\n\n")
-            summarize = Summarizer()
+            printer = Printer(out)
             with open_writer(args.write, "pcapng", ifname=lab.if_b, snaplen=cap.snaplen,
                              ifdescription="pyxring demo") as w:
                 idle_since = time.monotonic()
@@ -51,9 +51,7 @@ def run_demo(args):
                         if len(batch):
                             idle_since = time.monotonic()
                         w.write_batch(batch)
-                        for p in batch:
-                            out.write(f"{format_ts(p.ts_ns, 6)} "
-                                      f"{summarize(p.data, 1, p.wirelen)}\n")
+                        printer.print_batch(batch)
                 st = cap.stats()
                 w.write_stats(received=st["received"], dropped=st["dropped"],
                               delivered=cap.delivered)

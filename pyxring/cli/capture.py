@@ -11,6 +11,7 @@ import time
 from pyxring.errors import BackendUnavailable, ConfigError
 from pyxring.writer import FileLimitReached
 from pyxring.writer import cli as writer_cli
+from pyxring.printer import options as printer_options
 
 
 class _Stop(Exception):
@@ -38,6 +39,7 @@ def add_arguments(parser):
     parser.add_argument("--time-precision", choices=("ns", "us"), default=None,
                    help="timestamp precision: of pcap files (default ns; pcapng always stores "
                         "ns) and of printed lines (default us, like tcpdump)")
+    printer_options.add_arguments(parser)      # -e -q -v -x -t ..., before the fallbacks below
     capture_options.add_if_absent(parser, "-q", dest="quiet", action="store_true",
                                   help="no live status line")
     capture_options.add_if_absent(parser, "-v", dest="verbose", action="count", default=0,
@@ -206,16 +208,12 @@ def _backend_name(src):
 
 
 def _printer(args):
-    from pyxring.summary import Summarizer, format_ts
-    out = sys.stdout
-    digits = 9 if args.time_precision == "ns" else 6
-    summarize = Summarizer()
+    """tcpdump's lines for each batch (each packet by its own link type)."""
+    printer = printer_options.printer_from_args(args, sys.stdout)
 
     def show(batch):
-        lt = batch.source.linktype
-        lines = [f"{format_ts(p.ts_ns, digits)} {summarize(p.data, lt, p.wirelen)}" for p in batch]
-        out.write("\n".join(lines) + "\n")
-        out.flush()
+        printer.print_batch(batch)
+        sys.stdout.flush()
     return show
 
 

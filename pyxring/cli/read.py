@@ -1,9 +1,10 @@
-"""``pyxring read FILE [-c N] [EXPR]``: print a capture file like ``tcpdump -r``.
+"""``pyxring read FILE [-c N] [options] [EXPR]``: print a capture file like
+``tcpdump -nn -r``.
 
-One line per packet, ``TIMESTAMP SUMMARY`` (local time, microseconds unless
-``--nano``), with the same text tcpdump prints for the common protocols
-(see ``pyxring.summary`` for the known differences).  The file is read by
-the file source (``pyxring.file``) a batch at a time; a tcpdump filter
+Each packet is printed as tcpdump prints it, with tcpdump's printing
+options (``pyxring.printer.options``: -e -q -v -S -x -X -A -t... --nano).
+The file is read by the file source (``pyxring.file``) a batch at a time
+and each batch printed at once (``Printer.print_batch``); a tcpdump filter
 expression is compiled by libpcap once per link type and run by libpcap's
 interpreter over each batch in C, so it selects exactly the packets tcpdump
 would, also in pcapng files whose interfaces have different link types.
@@ -11,22 +12,19 @@ would, also in pcapng files whose interfaces have different link types.
 import os
 import sys
 
-from pyxring.errors import PyxringError
+from pyxring.errors import ConfigError, PyxringError
+from pyxring.printer import options as printer_options
 
 EXIT_OK = 0
 EXIT_ERROR = 1        # unreadable, truncated or corrupt file
 EXIT_USAGE = 2        # bad arguments or filter expression
 
+
 def add_arguments(parser):
     parser.add_argument("file", metavar="FILE", help="pcap or pcapng file ('-' for standard input)")
     parser.add_argument("-c", "--count", type=int, default=0, metavar="N",
                         help="stop after N matching packets")
-    parser.add_argument("-e", "--link", action="store_true",
-                        help="print the link-level header (like tcpdump -e)")
-    parser.add_argument("-S", "--absolute-seq", action="store_true",
-                        help="absolute TCP sequence numbers (like tcpdump -S)")
-    parser.add_argument("--nano", action="store_true",
-                        help="nanosecond timestamps (like --time-stamp-precision=nano)")
+    printer_options.add_arguments(parser)
     parser.add_argument("expression", nargs="*", metavar="EXPR",
                         help="tcpdump filter expression")
     return parser
@@ -48,22 +46,19 @@ def header_line(shown_name, src):
 def run(args) -> int:
     from pyxring._libpcap import BatchFilter, FilterError, compile_filter
     from pyxring.file import open_file
-    from pyxring.summary import Summarizer, format_ts, summarize
 
     expr = " ".join(args.expression).strip()
     if args.count < 0:
         _print_err(f"-c {args.count}: the count must be positive")
         return EXIT_USAGE
-    if args.absolute_seq:
-        def line_of(data, lt, wl):
-            return summarize(data, lt, wl, args.link)
-    else:
-        line_of = Summarizer(link=args.link)
-    precision = 9 if args.nano else 6
-
     out = sys.stdout
+    try:
+        printer = printer_options.printer_from_args(args, out)
+    except ConfigError as exc:
+        _print_err(str(exc))
+        return EXIT_USAGE
+
     printed = 0
-    buf = []
     try:
         with open_file(args.file) as src:
             if not src.interfaces:
@@ -85,26 +80,19 @@ def run(args) -> int:
             for batch in src.batches():
                 if flt is not None and flt.apply(batch) == 0:
                     continue
-                for pkt in batch:
-                    data = pkt.copy()
-                    buf.append(f"{format_ts(pkt.ts_ns, precision)} "
-                               f"{line_of(data, pkt.linktype, pkt.wirelen)}\n")
-                    printed += 1
-                    if args.count and printed >= args.count:
-                        break
-                out.write("".join(buf))
-                buf.clear()
+                if args.count and printed + len(batch) > args.count:
+                    batch.truncate(args.count - printed)
+                printer.print_batch(batch)
+                printed += len(batch)
                 if args.count and printed >= args.count:
                     break
             out.flush()
     except FilterError as exc:
-        out.write("".join(buf))
         _print_err(str(exc))
         return EXIT_USAGE
     except PyxringError as exc:
+        # What was read before the damage is already printed; then the error.
         try:
-            # What was read before the damage is still printed, then the error.
-            out.write("".join(buf))
             out.flush()
         except BrokenPipeError:
             pass
