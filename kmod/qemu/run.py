@@ -179,10 +179,18 @@ def build_initramfs(path, ko, test_bin, with_python):
 
 # --- running the guest ---
 
-def run_qemu(kernel, initrd, timeout, log_path):
+# slub_debug: every slab object is red-zoned and poisoned and checked on
+# free (the kernel has no KASAN or kmemleak), so a corrupting or
+# use-after-free path in the module's neighbourhood prints a "BUG <cache>"
+# report that the dmesg scan catches.
+KERNEL_ARGS = "console=ttyS0 quiet panic=-1 rdinit=/init slub_debug=FZP"
+
+
+def run_qemu(kernel, initrd, timeout, log_path, params=None):
+    """Boot; ``params`` ({name: value}) reach /init as environment variables."""
+    append = KERNEL_ARGS + "".join(f" {k}={v}" for k, v in (params or {}).items())
     cmd = ["qemu-system-x86_64", "-accel", "tcg", "-smp", "2", "-m", "1024",
-           "-kernel", kernel, "-initrd", initrd,
-           "-append", "console=ttyS0 quiet panic=-1 rdinit=/init",
+           "-kernel", kernel, "-initrd", initrd, "-append", append,
            "-nographic", "-no-reboot", "-nic", "none"]
     start = time.monotonic()
     with open(log_path, "wb") as log:
@@ -228,8 +236,9 @@ def parse(text):
     return checks, blobs, markers
 
 
-def run(out_dir=DEFAULT_OUT, with_python=True, timeout=240):
-    """Build, boot, and return (checks, blobs, markers, log text, seconds)."""
+def run(out_dir=DEFAULT_OUT, with_python=True, timeout=240, params=None):
+    """Build, boot, and return (checks, blobs, markers, log text, seconds).
+    ``params`` choose what the guest runs (see init.sh)."""
     ko = os.path.join(KMOD, "myring.ko")
     test_bin = os.path.join(KMOD, "myring_test")
     for p in (ko, test_bin):
@@ -239,7 +248,8 @@ def run(out_dir=DEFAULT_OUT, with_python=True, timeout=240):
     os.makedirs(out_dir, exist_ok=True)
     initrd = os.path.join(out_dir, "initramfs.cpio")
     build_initramfs(initrd, ko, test_bin, with_python)
-    text, timed_out, secs = run_qemu(kernel, initrd, timeout, os.path.join(out_dir, "console.log"))
+    text, timed_out, secs = run_qemu(kernel, initrd, timeout, os.path.join(out_dir, "console.log"),
+                                     params)
     checks, blobs, markers = parse(text)
     if timed_out:
         markers.setdefault("MYRING-TIMEOUT", []).append(f"{timeout}s")
@@ -254,11 +264,14 @@ def main(argv=None):
     ap.add_argument("--no-python", action="store_true", help="only the static C checks")
     ap.add_argument("--timeout", type=int, default=240)
     ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--overflow-seconds", type=int, default=None,
+                    help="length of the overflow abuse in the guest (default 10)")
     args = ap.parse_args(argv)
     if not shutil.which("qemu-system-x86_64"):
         print("qemu-system-x86_64 not installed (apt install qemu-system-x86)", file=sys.stderr)
         return 2
-    checks, blobs, markers, text, secs = run(args.out, not args.no_python, args.timeout)
+    params = {} if args.overflow_seconds is None else {"myring_overflow_s": args.overflow_seconds}
+    checks, blobs, markers, text, secs = run(args.out, not args.no_python, args.timeout, params)
     for name, (ok, why) in checks.items():
         print(f"{'ok  ' if ok else 'FAIL'} {name} {why}")
     done = markers.get("MYRING-C-DONE", []) + markers.get("MYRING-PY-DONE", [])
