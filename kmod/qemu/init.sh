@@ -20,6 +20,10 @@ ip link set lo up
 # a task blocked this long is reported (and fails the run): no stall goes unseen
 echo 10 > /proc/sys/kernel/hung_task_timeout_secs
 echo "MYRING-GUEST-BOOTED $(uname -r)"
+# the Debian kernel's drivers the run needs (virtio disk for the soak's file)
+for m in /modules/*.ko; do
+    [ -e "$m" ] && { insmod "$m" || echo "MYRING-INFO insmod $m failed"; }
+done
 [ -e /sys/kernel/debug/kmemleak ] || echo "MYRING-INFO no kmemleak in this kernel: slab and vmalloc counters instead"
 vmalloc_used() { sed -n 's/^VmallocUsed: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
 echo "MYRING-MEM before-insmod vmalloc_kb=$(vmalloc_used)"
@@ -40,6 +44,7 @@ suite_test() {
 }
 
 suite_soak() {
+    set -f      # a filter such as udp[15]&1=0 is no file pattern
     has_python /guest_soak.py && py /guest_soak.py $(echo "$myring_soak" | tr , ' ')
     rmmod myring
 }
