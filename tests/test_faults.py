@@ -212,6 +212,7 @@ def test_xdp_captures_started_together(lab2, tmp_path, queues):
             assert code == ExitStatus.ERROR, err
             assert_one_error_line(err)
             assert RACE_LOSER.search(err), err
+            assert not outs[loser].exists()
             wait_listening(procs[winner])
             # steer every frame to the winner's queue: XPS on the sending CPU
             q = int(queues[winner])
