@@ -298,13 +298,15 @@ int test_overflow_soak(int seconds)
 				min_drops = t.drops - last.drops;
 			kernel_lost = st.lost;
 			last = t;
-			window_end += 1000;
+			/* from now: if the host stopped the guest a while, that was
+			 * one long window, not many empty ones */
+			window_end = now + 1000;
 		}
 	} while (now - start < (uint64_t)seconds * 1000);
 	ioctl(r.fd, MYRING_IOC_STOP, NULL);
 	settle(r.fd, &r.c, &t, cfg.record_size);
 	st = get_stats(r.fd);
-	check("soak-overflowed-throughout", windows >= (uint64_t)seconds && !starved,
+	check("soak-overflowed-throughout", windows >= (uint64_t)seconds * 9 / 10 && !starved,
 	      "%llu of %llu one-second windows without reads or without loss",
 	      (unsigned long long)starved, (unsigned long long)windows);
 	check("soak-exact", t.packets + t.lost == st.produced && t.lost == st.lost &&
