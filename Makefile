@@ -77,6 +77,10 @@ bench: build xdp
 	$(PY) -m bench.run $(BENCH_ARGS)
 	$(PY) -m bench.duel $(DUEL_ARGS)
 	$(PY) -m bench.profile_sender
+	$(PY) -m bench.files $(FILES_ARGS)
+	$(PY) -m bench.columns $(COLUMNS_ARGS)
+	$(PY) -m bench.replay $(REPLAY_ARGS)
+	$(PY) -m bench.writer $(WRITER_BENCH_ARGS)
 
 # not part of `make test`: about an hour, as root, on an otherwise idle machine
 soak: build xdp kmod
@@ -87,3 +91,9 @@ clean:
 	rm -rf $(BUILD) pyxring/*.so pyxring/*/*.so pyxring/*.c pyxring/*/*.c *.egg-info
 	@if [ -f xdp_prog/Makefile ]; then $(MAKE) -s -C xdp_prog clean; fi
 	@if [ -f kmod/Makefile ]; then $(MAKE) -s -C kmod clean; fi
+
+# --- the file reader's fuzzer for longer than in `make test` (atheris, fixed seed) ---
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz
+fuzz: build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m pytest -ra tests/test_fuzz_reader.py

@@ -7,6 +7,7 @@ include paths are declared at the top of each ``.pyx`` with Cython's
 import glob
 import os
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import find_packages, setup
 from setuptools.extension import Extension
@@ -20,7 +21,8 @@ def extensions():
         name = pyx[:-4].replace(os.sep, ".")
         exts.append(Extension(
             name, [pyx],
-            include_dirs=[HERE, os.path.join(HERE, "xdp_prog"), os.path.join(HERE, "kmod")],
+            include_dirs=[HERE, os.path.join(HERE, "xdp_prog"), os.path.join(HERE, "kmod"),
+                          numpy.get_include()],
             extra_compile_args=["-O2", "-Wno-unused-function"],
         ))
     return cythonize(exts, language_level=3, nthreads=2,
@@ -37,5 +39,7 @@ setup(
     ext_modules=extensions(),
     entry_points={"console_scripts": ["pyxring = pyxring.cli:main"]},
     python_requires=">=3.9",
+    install_requires=["numpy>=1.22"],
+    extras_require={"arrow": ["pyarrow>=10"]},
     zip_safe=False,
 )

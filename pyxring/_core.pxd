@@ -15,11 +15,13 @@ cdef enum:
     PKT_TS_HW = 0x8         # timestamp from hardware / driver metadata
     PKT_TRUNCATED = 0x10    # caplen < wirelen
     PKT_VLAN_LOST = 0x20    # an offloaded tag existed but could not be recovered
+    PKT_TS_RAW = 0x40       # the file's time does not fit ts_ns exactly: ts_parts comes
+                            # from ts_raw (ts_ns is then clamped to 0 .. 2**64-1)
 
 ctypedef struct pkt_desc:
     const uint8_t *data     # first byte of the link-layer frame
     uint32_t caplen         # bytes at ``data``
-    uint32_t wirelen        # length on the wire (>= caplen)
+    uint32_t wirelen        # length on the wire (>= caplen live; files: as recorded)
     uint64_t ts_ns          # CLOCK_REALTIME nanoseconds
     uint32_t ifindex
     uint32_t rxhash
@@ -27,6 +29,11 @@ ctypedef struct pkt_desc:
     uint16_t vlan_tpid
     uint16_t queue
     uint16_t flags
+    # Fields added for capture files (live sources leave them as next_desc sets them)
+    uint16_t linktype       # LINKTYPE_ of the packet's interface (the source's, for live ones)
+    uint16_t reserved
+    uint32_t epb_flags      # pcapng epb_flags (direction, reception type, FCS...), else 0
+    uint64_t ts_raw         # files: the record's own timestamp field, as stored (PKT_TS_RAW)
 
 cdef class Source
 
@@ -38,6 +45,7 @@ cdef class Batch:
     cdef Py_ssize_t capacity
     cdef readonly Source source
     cdef bint released
+    cdef uint16_t linktype          # the source's link type, for next_desc
     # backend cookies: which ring slots this batch holds
     cdef uint64_t cookie
     cdef uint64_t cookie2
@@ -46,6 +54,8 @@ cdef class Batch:
         # the caller has reserved room; see ``reserve``
         cdef pkt_desc *d = &self.descs[self.count]
         self.count += 1
+        d.linktype = self.linktype
+        d.epb_flags = 0
         return d
     cpdef release(self)
 
@@ -59,6 +69,7 @@ cdef class Source:
     cdef readonly int linktype      # DLT_/LINKTYPE_ value of the frames
     cdef readonly unsigned int snaplen
     cdef readonly bint closed
+    cdef readonly bint at_end       # no packet will ever come again (end of a file)
     cdef public int exports         # outstanding buffer exports into the ring
     cdef readonly unsigned long long delivered   # packets handed to the user
     cdef Batch _spare               # a released batch kept for reuse
@@ -69,3 +80,5 @@ cdef class Source:
     # forever, 0: no wait).  Returns the number of packets, 0 on timeout.
     cdef Py_ssize_t fill_batch(self, Batch batch, int timeout_ms) except -1
     cdef int release_batch(self, Batch batch) except -1
+    # ``(sec, frac_ns)`` of a packet whose descriptor has PKT_TS_RAW
+    cdef object exact_time(self, const pkt_desc *d)

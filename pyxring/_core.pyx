@@ -5,6 +5,7 @@ from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.exc cimport PyErr_CheckSignals
 from libc.stdlib cimport realloc, free
+from libc.stdint cimport uint16_t
 from libc.string cimport memcpy, memmove
 
 from pyxring.includes.posix_io cimport now_realtime_ns
@@ -105,6 +106,18 @@ cdef class Batch:
     def __repr__(self):
         return f"<Batch {self.count} packets{' released' if self.released else ''}>"
 
+    def columns(self, fields=None, *, structured=False):
+        """Header fields of every packet, decoded in C into numpy arrays:
+        see :func:`pyxring.columns.decode`."""
+        from pyxring.columns import decode
+        return decode(self, fields, structured=structured)
+
+    def to_arrow(self, fields=None):
+        """This batch as a ``pyarrow.RecordBatch`` (decoded columns and raw
+        frames): see :func:`pyxring.columns.to_arrow`."""
+        from pyxring.columns import to_arrow
+        return to_arrow(self, fields)
+
 
 @cython.freelist(512)
 cdef class Packet:
@@ -158,8 +171,35 @@ cdef class Packet:
         return self.d.ts_ns / 1e9
 
     @property
+    def ts_parts(self):
+        """``(sec, frac_ns)``: the capture time as two ints, exactly as the
+        source recorded it.  ``divmod(ts_ns, 10**9)`` for live packets and
+        ordinary file records; for a file record whose time does not fit
+        ``ts_ns`` (before 1970, beyond 2554, a pcapng ``if_tsoffset`` of
+        2**62, ...) ``sec`` is any int, and ``frac_ns`` is >= 10**9 when the
+        record's sub-second field is out of range (a pcap usec of 1500000
+        gives 1500000000), as tcpdump prints it."""
+        if self.d.flags & PKT_TS_RAW:
+            return self.batch.source.exact_time(&self.d)
+        return divmod(self.d.ts_ns, 1000000000)
+
+    @property
     def ifindex(self):
+        """The interface's index: the OS ifindex for live packets, the
+        file-wide interface number for file records."""
         return self.d.ifindex
+
+    @property
+    def linktype(self):
+        """LINKTYPE_ value of this packet's link layer (a file's interfaces
+        may differ; for live sources it is the source's)."""
+        return self.d.linktype
+
+    @property
+    def epb_flags(self):
+        """pcapng ``epb_flags`` (direction, reception type, FCS length, link
+        errors); 0 when absent and for live packets."""
+        return self.d.epb_flags
 
     @property
     def queue(self):
@@ -216,6 +256,7 @@ cdef class Source:
         self.linktype = 1
         self.snaplen = 262144
         self.closed = False
+        self.at_end = False
         self.exports = 0
         self.delivered = 0
         self._spare = None
@@ -227,6 +268,7 @@ cdef class Source:
         else:
             b = Batch.__new__(Batch, self)
         b.count = 0
+        b.linktype = <uint16_t>self.linktype
         return b
 
     cdef Py_ssize_t fill_batch(self, Batch batch, int timeout_ms) except -1:
@@ -246,6 +288,9 @@ cdef class Source:
     cdef int release_batch(self, Batch batch) except -1:
         return 0
 
+    cdef object exact_time(self, const pkt_desc *d):
+        return divmod(d.ts_ns, 1000000000)
+
     def batch(self, int timeout_ms=-1):
         """Next batch of packets; an empty batch after ``timeout_ms``
         milliseconds without traffic (-1 waits forever, 0 never waits)."""
@@ -262,11 +307,14 @@ cdef class Source:
         return b
 
     def batches(self, int timeout_ms=100, bint skip_empty=True):
-        """Yield batches until the source is closed; each batch is released
-        when the loop asks for the next one."""
+        """Yield batches until the source is closed (or, for a file, ends);
+        each batch is released when the loop asks for the next one."""
         cdef Batch b
         while not self.closed:
             b = self.batch(timeout_ms)
+            if b.count == 0 and self.at_end:
+                b.release()
+                return
             if b.count == 0 and skip_empty:
                 b.release()
                 if PyErr_CheckSignals() < 0:
@@ -312,6 +360,29 @@ cdef class Source:
     def __exit__(self, *exc):
         self.close()
 
+    # asyncio: the ring's descriptors wait in the event loop (pyxring.aio)
+    def abatches(self):
+        """``async for batch in cap.abatches()``: see :mod:`pyxring.aio`."""
+        from pyxring.aio import abatches
+        return abatches(self)
+
+    def apackets(self):
+        """``async for pkt in cap.apackets()``: see :mod:`pyxring.aio`."""
+        from pyxring.aio import apackets
+        return apackets(self)
+
+    def __aiter__(self):
+        from pyxring.aio import apackets
+        return apackets(self)
+
+    def __aenter__(self):
+        from pyxring.aio import source_enter
+        return source_enter(self)
+
+    def __aexit__(self, *exc):
+        from pyxring.aio import source_exit
+        return source_exit(self, *exc)
+
 
 @cython.final
 cdef class PacketIter:
@@ -342,6 +413,10 @@ cdef class PacketIter:
             self.source.next_batch(b, self.timeout_ms)
             self.cur = b
             self.idx = 0
+            if b.count == 0 and self.source.at_end:
+                self.cur = None
+                b.release()
+                raise StopIteration
             if b.count == 0:
                 # let Ctrl-C and signal handlers run between idle waits
                 if PyErr_CheckSignals() < 0:

@@ -31,6 +31,36 @@ def backend_module(name):
         raise BackendUnavailable(f"backend {name} is not available: {exc}") from None
 
 
+def check_size(what, value, low, high, pow2=False):
+    """``value`` as an int in [low, high] (and a power of two if ``pow2``),
+    else a ConfigError naming ``what``.  Checked on the Python int, so -1 or
+    2**64 get this message rather than a C conversion's OverflowError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{what} must be a whole number, not {value!r}")
+    if not low <= value <= high or (pow2 and value & (value - 1)):
+        kind = "a power of two" if pow2 else "a number"
+        raise ConfigError(f"{what} {value} must be {kind} between {low} and {high}")
+    return value
+
+
+def size_option(what, low, high, pow2=False):
+    """An argparse ``type`` for a size option: a usage error (exit 2) for a
+    value out of range, before anything is opened."""
+    import argparse
+
+    def parse(text):
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}") from None
+        try:
+            return check_size(what, value, low, high, pow2)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = what
+    return parse
+
+
 def available_backends():
     out = []
     for name in BACKENDS:
@@ -45,6 +75,8 @@ def available_backends():
 def check_interface(iface):
     """Raise InterfaceError unless ``iface`` exists and is up (in the
     caller's network namespace)."""
+    if iface == "any":
+        return          # libpcap's pseudo-device: every interface, always there
     if not iface or len(iface) >= 16 or "/" in iface:
         raise InterfaceError(f"invalid interface name {iface!r}")
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -66,6 +98,11 @@ def resolve_backend(iface, backend, direction):
         if backend not in ("auto", DEVICE_BACKENDS[iface]):
             raise ConfigError(f"{iface} is a device: use --backend {DEVICE_BACKENDS[iface]}")
         return DEVICE_BACKENDS[iface]
+    if iface == "any":
+        if backend not in ("auto", "tpacket"):
+            raise ConfigError(f"-i any captures with the tpacket backend only (AF_XDP binds "
+                              f"the queues of one interface): use --backend tpacket or auto")
+        return "tpacket"
     if backend != "auto":
         return backend
     # AF_XDP sees only received frames and takes them away from the host's
@@ -76,13 +113,15 @@ def resolve_backend(iface, backend, direction):
 
 
 def open_capture(iface, *, filter=None, snaplen=262144, promisc=True, direction="inout",
-                 backend="auto", notice=None, **opts):
-    """Open a capture on ``iface`` (an interface name, or ``"myring"``).
+                 backend="auto", notice=None, fallback_opts=None, **opts):
+    """Open a capture on ``iface`` (an interface name, ``"any"``, or
+    ``"myring"``).
 
     ``filter`` is a tcpdump expression, run in the kernel.  ``backend`` is
     ``"auto"``, ``"tpacket"``, ``"xdp"`` or ``"myring"``; ``opts`` are the
     backend's own options (ring sizes, XDP mode, ...).  ``notice`` is called
-    with a one-line message when ``auto`` falls back to another backend.
+    with a one-line message when ``auto`` falls back to another backend,
+    which then gets ``fallback_opts`` (default: the tpacket ones of ``opts``).
     """
     if direction not in ("in", "out", "inout"):
         raise ConfigError(f"direction must be in, out or inout, not {direction!r}")
@@ -97,6 +136,8 @@ def open_capture(iface, *, filter=None, snaplen=262144, promisc=True, direction=
     kwargs = dict(snaplen=snaplen, promisc=promisc, direction=direction, filter=filter or None)
     # a device (myring) is no interface: tpacket could never stand in for it
     if backend == "auto" and chosen != "tpacket" and chosen not in DEVICE_BACKENDS.values():
+        if hasattr(mod, "resolve_options"):
+            mod.resolve_options(opts)     # the caller's own bad values: no fallback cures them
         try:
             return mod.open(iface, **kwargs, **opts)
         except Exception as exc:
@@ -106,9 +147,13 @@ def open_capture(iface, *, filter=None, snaplen=262144, promisc=True, direction=
             if not isinstance(exc, PyxringError) and type(exc).__name__ != "FilterUnsupported":
                 raise
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            (notice or _stderr_notice)(f"pyxring: {chosen} backend unavailable ({first}); using tpacket")
-            mod = backend_module("tpacket")
-            opts = {k: v for k, v in opts.items() if k in _tpacket_opts()}
+        # The notice comes only once the fallback works: if tpacket fails
+        # too (no privilege, ...), its error is the one line the user sees.
+        if fallback_opts is None:
+            fallback_opts = {k: v for k, v in opts.items() if k in _tpacket_opts()}
+        src = backend_module("tpacket").open(iface, **kwargs, **fallback_opts)
+        (notice or _stderr_notice)(f"pyxring: {chosen} backend unavailable ({first}); using tpacket")
+        return src
     return mod.open(iface, **kwargs, **opts)
 
 

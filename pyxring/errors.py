@@ -32,6 +32,11 @@ class BackendUnavailable(PyxringError):
     """The requested backend can't run here (kernel, driver, missing module)."""
 
 
+class CaptureFileError(PyxringError):
+    """A capture file is missing, unreadable, not a capture file, truncated
+    or corrupt; the message names the file, the byte offset and the reason."""
+
+
 def raise_errno(err, what, hint=""):
     """Raise the exception for ``err`` (an errno) while doing ``what``
     (e.g. "binding AF_PACKET socket to veth0")."""
@@ -52,14 +57,67 @@ def raise_errno(err, what, hint=""):
     raise PyxringError(msg)
 
 
-def link_lost(iface, ifindex):
-    """Why a capture socket reported ENETDOWN, in libpcap's words: the kernel
-    says ENETDOWN both when the link goes down and when the interface is
-    removed (or its namespace goes away)."""
+def link_lost(iface, ifindex, fd=None):
+    """Why a capture socket reported ENETDOWN, in libpcap's words.
+
+    The kernel says ENETDOWN when the link goes down, and deleting an
+    interface first takes it down: the error can arrive before the
+    interface is gone.  Both happen inside one RTNL-locked section of the
+    kernel, so an ioctl that takes the RTNL lock (SIOCETHTOOL) returns only
+    once a deletion in progress is complete; after it, whether the ifindex
+    still exists is the answer, not a race.  ``fd`` is a socket in the
+    capture's network namespace (the capture socket itself); without one, a
+    socket is made in this thread's namespace.
+    """
+    if interface_exists(iface, ifindex, fd):
+        return f"capture on {iface}: the interface went down"
+    return f"capture on {iface}: the interface disappeared"
+
+
+SIOCGIFNAME = 0x8910
+SIOCETHTOOL = 0x8946
+ETHTOOL_GDRVINFO = 0x3
+
+
+def interface_exists(iface, ifindex, fd=None):
+    """Whether ``ifindex`` exists, asked after the RTNL lock (see link_lost)."""
+    import array
+    import fcntl
+    import struct
+    own = None
+    if fd is None:
+        own = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        fd = own.fileno()
     try:
-        now = socket.if_nametoindex(iface)
-    except OSError:
-        now = 0
-    if now != ifindex:
-        return f"capture on {iface}: the interface disappeared"
-    return f"capture on {iface}: the interface went down"
+        drvinfo = array.array("B", struct.pack("=I", ETHTOOL_GDRVINFO) + bytes(192))
+        addr, _ = drvinfo.buffer_info()
+        try:
+            fcntl.ioctl(fd, SIOCETHTOOL, struct.pack("16sP16x", iface.encode()[:15], addr))
+        except OSError:
+            pass        # ENODEV, EOPNOTSUPP...: the lock was taken all the same
+        try:
+            fcntl.ioctl(fd, SIOCGIFNAME, struct.pack("16si20x", b"", ifindex))
+        except OSError as exc:
+            if exc.errno in (_errno.ENODEV, _errno.ENXIO):
+                return False
+            raise
+        return True
+    finally:
+        if own is not None:
+            own.close()
+
+
+class WriteError(PyxringError):
+    """Writing a capture file failed (disk full, I/O error, a reader that
+    stopped reading).  The file has been cut at the last whole record that
+    reached it; ``records_in_file`` is how many packets it holds."""
+
+    def __init__(self, msg, errno=None, path=None, records_in_file=None):
+        super().__init__(msg)
+        self.errno = errno
+        self.path = path
+        self.records_in_file = records_in_file
+
+
+class ReaderGone(WriteError, BrokenPipeError):
+    """The reader of a pipe closed it (``| head``); not worth a traceback."""

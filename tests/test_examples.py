@@ -1,4 +1,7 @@
-"""The examples in examples/ run as documented."""
+"""The examples in examples/ run as documented and print what an
+independent count (dpkt, packet by packet) of the same traffic gives."""
+import collections
+import ipaddress
 import subprocess
 import sys
 import time
@@ -6,19 +9,85 @@ import time
 from conftest import ROOT
 
 
-def test_top_talkers_counts_conversations(lab):
+def wait_capturing(lab, proc, timeout=20):
+    """Until the example's AF_PACKET socket receives on if_b (its capture is
+    armed): /proc/net/packet of namespace b lists it with the ifindex and
+    R(unning) 1, which the kernel sets once the socket's hook is in place."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [r.split() for r in
+                lab.run_b(["cat", "/proc/net/packet"]).stdout.decode().splitlines()[1:]]
+        if any(len(r) > 5 and r[4] == str(lab.ifindex_b) and r[5] == "1" for r in rows):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the example never started capturing")
+
+
+def run_top_talkers(lab, frames_a, frames_b=(), *args):
+    n = len(frames_a) + len(frames_b)
     proc = lab.popen("b", [sys.executable, f"{ROOT}/examples/top_talkers.py", lab.if_b,
-                           "-c", "60", "--backend", "tpacket", "udp"],
+                           "-c", str(n), "--backend", "tpacket", *args],
                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     try:
-        time.sleep(1.5)        # the capture opens before the traffic starts
-        lab.send_frames(lab.udp_frames(40, size=100))
-        lab.send_frames(lab.udp_frames(20, size=200, src="b"))
+        wait_capturing(lab, proc)
+        lab.send_frames(frames_a)
+        if frames_b:
+            lab.send_frames(frames_b, side="b")
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
     assert proc.returncode == 0, err
-    rows = [line.split() for line in out.decode().splitlines()[1:]]
+    assert err.decode().strip().startswith(f"{n} packets, {n} received by filter, 0 dropped")
+    return [line.split() for line in out.decode().splitlines()[1:]]
+
+
+def test_top_talkers_counts_conversations(lab):
+    rows = run_top_talkers(lab, lab.udp_frames(40, size=100), lab.udp_frames(20, size=200, src="b"),
+                           "udp")
     assert rows[0] == [lab.ip_a, lab.ip_b, "udp", "40", "4000"]
     assert rows[1] == [lab.ip_b, lab.ip_a, "udp", "20", "4000"]
+
+
+def expected_talkers(frames, top=10):
+    """Top talkers of ``frames`` counted one by one with dpkt."""
+    import dpkt
+    names = {1: "icmp", 6: "tcp", 17: "udp"}
+    packets, nbytes = collections.Counter(), collections.Counter()
+    for f in frames:
+        ip = dpkt.ethernet.Ethernet(f).data
+        if isinstance(ip, dpkt.ip.IP):
+            key = (str(ipaddress.IPv4Address(ip.src)), str(ipaddress.IPv4Address(ip.dst)),
+                   names.get(ip.p, str(ip.p)))
+            packets[key] += 1
+            nbytes[key] += len(f)
+    return [[*k, str(n), str(nbytes[k])] for k, n in packets.most_common(top)]
+
+
+def test_top_talkers_on_a_mix_matches_dpkt(lab):
+    """Several conversations (ties among them), VLAN and QinQ tags, IPv6
+    and ARP between them: the same table as dpkt's count."""
+    from scapy.layers.inet import ICMP, IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
+    e = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    talks = [(IP(src="10.9.0.1", dst="10.9.0.2") / TCP(sport=1000, dport=80), 15),
+             (IP(src="10.9.0.3", dst="10.9.0.4") / UDP(sport=53, dport=5353) / b"q", 15),
+             (IP(src="192.0.2.7", dst="10.9.0.1") / ICMP() / (b"p" * 56), 9),
+             (IP(src="10.9.0.2", dst="10.9.0.1") / TCP(sport=80, dport=1000) / (b"r" * 300), 12),
+             (IP(src="172.16.0.9", dst="172.16.0.10", proto=47) / (b"\0" * 20), 3)]
+    frames = []
+    for i in range(20):
+        for j, (pkt, n) in enumerate(talks):
+            if i < n:
+                head = e / Dot1Q(vlan=7) if j == 1 else e / Dot1AD(vlan=8) / Dot1Q(vlan=9) \
+                    if j == 2 and i % 2 else e
+                frames.append(bytes(head / pkt))
+        frames.append(bytes(e / IPv6(src="2001:db8::1", dst="2001:db8::2") / UDP()))
+        frames.append(bytes(Ether(src="02:00:00:00:00:01", dst="ff:ff:ff:ff:ff:ff")
+                            / ARP(psrc="10.9.0.1", pdst="10.9.0.2")))
+    rows = run_top_talkers(lab, frames, (), "ether", "src", "02:00:00:00:00:01")
+    assert rows == expected_talkers(frames)
+    assert len(rows) == 5 and rows[0][3] == rows[1][3] == "15"

@@ -55,8 +55,9 @@ C_DONE = ["protocol failures=0", "overflow failures=0", "kill failures=0",
           "unload-foreign failures=0", "unload failures=0"]
 PY_CHECKS = """cli-exit-0 cli-count py-overflow-dropped py-overflow-exact py-overflow-seq-gaps
 py-filter-match py-filter-reject py-netfilter py-second-open-busy py-bad-rate
-py-bad-record_size py-bad-mode py-bad-direction py-bad-wm_high cli-first-listening
-cli-second-busy-one-line cli-first-still-running cli-killed cli-after-kill""".split()
+py-bad-record_size py-bad-mode py-bad-direction py-bad-wm_high py-asyncio-idle
+py-asyncio-count py-asyncio-ticker cli-first-listening cli-second-busy-one-line
+cli-first-still-running cli-killed cli-after-kill""".split()
 CLI_COUNT = 300
 
 

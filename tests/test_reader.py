@@ -149,32 +149,7 @@ def test_stdin_and_fileobj(real_captures):
 
 # --- hand-built pcapng corner cases, judged by tshark ----------------------
 
-def _block(e, btype, body):
-    body += b"\0" * (-len(body) % 4)
-    total = len(body) + 12
-    return struct.pack(e + "II", btype, total) + body + struct.pack(e + "I", total)
-
-
-def _opt(e, code, value):
-    return struct.pack(e + "HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
-
-
-def _shb(e):
-    return _block(e, 0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1))
-
-
-def _idb(e, tsresol=None, tsoffset=None, name=b"eth9", snaplen=0):
-    opts = _opt(e, 2, name)
-    if tsresol is not None:
-        opts += _opt(e, 9, bytes([tsresol]))
-    if tsoffset is not None:
-        opts += _opt(e, 14, struct.pack(e + "q", tsoffset))
-    return _block(e, 1, struct.pack(e + "HHI", 1, 0, snaplen) + opts + _opt(e, 0, b""))
-
-
-def _epb(e, ifid, units, data, wirelen=None):
-    return _block(e, 6, struct.pack(e + "IIIII", ifid, units >> 32, units & 0xFFFFFFFF,
-                                    len(data), wirelen or len(data)) + data)
+from capfiles import block as _block, epb as _epb, idb as _idb, opt as _opt, shb as _shb  # noqa: E402,F401
 
 
 def _frame(i):

@@ -32,18 +32,21 @@ def make_block(packets, block_size=4096):
     offsets = []
     for p in packets:
         offsets.append(off)
-        size = MAC_OFF + len(p["data"])
+        size = p.get("mac_off", MAC_OFF) + len(p["data"])
         offsets[-1] = (off, (size + 15) & ~15)
         off += (size + 15) & ~15
     for i, (p, (o, step)) in enumerate(zip(packets, offsets)):
         nxt = step if i + 1 < len(packets) else 0
+        mac = p.get("mac_off", MAC_OFF)
         struct.pack_into("=IIIIIIHHIIHH", block, o, nxt, p.get("sec", 100), p.get("nsec", i),
                          len(p["data"]), p.get("wirelen", len(p["data"])),
-                         TP_STATUS_USER | p.get("status", 0), MAC_OFF, MAC_OFF + 14,
+                         TP_STATUS_USER | p.get("status", 0), mac, mac + 14,
                          p.get("rxhash", 0), p.get("vlan_tci", 0), p.get("vlan_tpid", 0), 0)
-        struct.pack_into("=HHiHBB8s", block, o + HDR, 17, 0x0300, p.get("ifindex", 7), 1,
-                         p.get("pkttype", PACKET_HOST), 6, b"")
-        block[o + MAC_OFF:o + MAC_OFF + len(p["data"])] = p["data"]
+        # sockaddr_ll: family, protocol (network order), ifindex, hatype, pkttype, halen, addr
+        struct.pack_into("=H2siHBB8s", block, o + HDR, 17, p.get("protocol", b"\x03\x00"),
+                         p.get("ifindex", 7), p.get("hatype", 1), p.get("pkttype", PACKET_HOST),
+                         p.get("halen", 6), p.get("addr", b""))
+        block[o + mac:o + mac + len(p["data"])] = p["data"]
     struct.pack_into("=IIIIIIQ", block, 0, 3, 0, TP_STATUS_USER, len(packets), first, off, 1)
     return block
 
@@ -90,6 +93,17 @@ def test_snaplen_clips_captured_length_but_keeps_wire_length():
     got = tp.walk_block_for_test(make_block([{"data": frame(0, 200), "wirelen": 1500}]), snaplen=96)
     data, caplen, wirelen = got[0][:3]
     assert (len(data), caplen, wirelen) == (96, 96, 1500)
+
+
+def test_outgoing_copies_on_loopback_are_dropped():
+    # lo delivers what it sends a second time, as incoming: libpcap keeps one
+    pkts = [{"data": frame(0), "pkttype": PACKET_OUTGOING, "ifindex": 1},
+            {"data": frame(0), "pkttype": PACKET_HOST, "ifindex": 1},
+            {"data": frame(1), "pkttype": PACKET_OUTGOING, "ifindex": 5}]
+    got = tp.walk_block_for_test(make_block(pkts), lo_ifindex=1)
+    assert [(g[0], g[4]) for g in got] == [(frame(0), 1), (frame(1), 5)]
+    assert [g[4] for g in tp.walk_block_for_test(make_block(pkts), lo_ifindex=1, direction="out")] == [5]
+    assert len(tp.walk_block_for_test(make_block(pkts))) == 3
 
 
 def test_direction_filters_by_packet_type():

@@ -176,8 +176,62 @@ def test_errors():
             check(f"py-bad-{next(iter(kwargs))}", True)
 
 
+def test_asyncio():
+    """asyncio (pyxring.aio): the device waits in the event loop.  Idle (the
+    producer not started) the loop stays free and cool; then every record
+    arrives, in sequence, while a 10 ms ticker keeps its schedule."""
+    import asyncio
+    import threading
+    from pyxring.myring import MyringSource
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        late = []
+
+        async def tick():
+            due = loop.time() + 0.01
+            while True:
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                late.append(loop.time() - due)
+                due += 0.01
+
+        ticker = loop.create_task(tick())
+        seqs = []
+        async with MyringSource("/dev/myring", rate=5000, start=False) as src:
+            threads = threading.active_count()
+            stream = src.abatches()
+            cpu0 = time.process_time()
+            try:
+                await asyncio.wait_for(stream.__anext__(), 1.0)
+                idle_batch = True
+            except asyncio.TimeoutError:
+                idle_batch = False
+            idle_cpu, idle_late = time.process_time() - cpu0, list(late)
+            src.start()
+            async for batch in stream:
+                seqs.extend(synth_seq(p) for p in batch)
+                if len(seqs) >= 2000:
+                    break
+            st = src.stats()
+        ticker.cancel()
+        return seqs, st, idle_batch, idle_cpu, idle_late, late, threads
+
+    seqs, st, idle_batch, idle_cpu, idle_late, late, threads = \
+        asyncio.run(asyncio.wait_for(main(), 60))
+    print(f"MYRING-INFO py-asyncio records={len(seqs)} idle_cpu={idle_cpu:.3f} "
+          f"max_late={max(late):.3f} ticks={len(late)} threads={threads}", flush=True)
+    # a busy loop would take the whole second; emulation makes each tick dear
+    check("py-asyncio-idle", not idle_batch and idle_cpu < 0.6 and len(idle_late) >= 20
+          and threads == 1, f"batch={idle_batch} cpu={idle_cpu:.3f} ticks={len(idle_late)} "
+          f"threads={threads}")
+    check("py-asyncio-count", len(seqs) >= 2000 and seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+          and st["dropped"] == 0, f"{len(seqs)} records, dropped {st['dropped']}")
+    check("py-asyncio-ticker", max(late) < 0.5, f"max lateness {max(late):.3f} s")
+
+
 def main():
-    for test in (test_cli, test_cli_abuse, test_overflow, test_filter, test_netfilter, test_errors):
+    for test in (test_cli, test_cli_abuse, test_overflow, test_filter, test_netfilter, test_errors,
+                 test_asyncio):
         try:
             test()
         except Exception:

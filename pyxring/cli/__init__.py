@@ -1,10 +1,10 @@
 """The ``pyxring`` command line (also ``python -m pyxring``).
 
-    pyxring capture IFACE [-w FILE] [-c COUNT] [-s SNAPLEN] [-p] [-Q in|out|inout]
-                          [--backend auto|tpacket|xdp|myring] [--format pcap|pcapng]
-                          [--time-precision ns|us] [EXPRESSION ...]
+    pyxring capture [IFACE | -i IFACE ...] [tcpdump's options] [EXPRESSION ...]
+    pyxring [tcpdump's options] [EXPRESSION ...]     (tcpdump's command line: -i, -r, -D, ...)
     pyxring read FILE [-c COUNT] [EXPRESSION ...]
-    pyxring replay FILE IFACE [--rate PPS] [--loop N]
+    pyxring replay FILE [IFACE] [-x X | -p PPS | -M MBPS | -t] [-l N] [-L N] [--duration S]
+    pyxring doctor [IFACE]
     pyxring demo
 
 ``main(argv)`` returns the exit status, so tests can call it in-process.
@@ -14,9 +14,10 @@ import enum
 import importlib
 import os
 import sys
+import warnings
 
 from pyxring import __version__
-from pyxring.cli import capture, read
+from pyxring.cli import capture, capture_options, doctor, read
 from pyxring.errors import ConfigError, PermissionDenied, PyxringError
 
 
@@ -48,7 +49,9 @@ def _subcommand_module(name):
 def build_parser():
     from pyxring import backends
     p = ArgumentParser(prog="pyxring", description="Fast packet capture for Python "
-                       "(AF_XDP, TPACKET_V3, myring).")
+                       "(AF_XDP, TPACKET_V3, myring).",
+                       epilog="Without a command, the line is tcpdump's: `pyxring -i eth0 -w x.pcap "
+                              "udp` captures, `pyxring -r x.pcap` reads, `pyxring -D` lists.")
     p.add_argument("--version", action="version", version=f"pyxring {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
 
@@ -58,10 +61,14 @@ def build_parser():
 
     r = sub.add_parser("read", help="print the packets of a pcap/pcapng file (like tcpdump -r)")
     read.add_arguments(r)
-    replay = _subcommand_module("pyxring.replay")
+    capture_options.add_if_absent(r, "-n", dest="numeric", action="count", default=0,
+                                  help="accepted for tcpdump's sake: output is always numeric")
+    replay = _subcommand_module("pyxring.cli.replay")
     if replay is not None and hasattr(replay, "add_arguments"):
         rp = sub.add_parser("replay", help="send the packets of a pcap/pcapng file out of an interface")
         replay.add_arguments(rp)
+    doc = sub.add_parser("doctor", help="what this machine supports for capturing, and why not")
+    doctor.add_arguments(doc)
     d = sub.add_parser("demo", help="capture a known traffic mix in throwaway namespaces")
     d.add_argument("-w", dest="write", default="demo.pcapng", metavar="FILE",
                    help="where to write the demo capture (default demo.pcapng)")
@@ -106,25 +113,68 @@ def main(argv=None):
     """Run the CLI; returns the exit status."""
     if argv is None:
         argv = sys.argv[1:]
+    with warnings.catch_warnings():
+        # a warning (XdpWarning, ...) is one plain line, not Python's
+        # "file:line: Category: text" followed by a source line
+        warnings.showwarning = _one_line_warning
+        return _main(argv)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"pyxring: warning: {str(message).splitlines()[0]}", file=sys.stderr)
+
+
+SUBCOMMANDS = ("capture", "read", "replay", "demo", "doctor")
+
+
+def tcpdump_line(argv):
+    """A command line without a subcommand is tcpdump's: ``pyxring -i eth0
+    ...`` is ``pyxring capture -i eth0 ...`` (the words are the expression,
+    the interface tcpdump's default without -i) and ``pyxring -r FILE ...``
+    is ``pyxring read FILE ...``.  Returns (argv, tcpdump_mode)."""
+    if not argv or argv[0] in SUBCOMMANDS or argv[0] in ("-h", "--help", "--version"):
+        return argv, False
+    for i, word in enumerate(argv):
+        if word == "--":
+            break
+        if word == "-r" and i + 1 < len(argv):
+            return ["read", argv[i + 1], *argv[:i], *argv[i + 2:]], False
+        if word.startswith("-r") and not word.startswith("--") and len(word) > 2:
+            return ["read", word[2:], *argv[:i], *argv[i + 1:]], False
+    if not argv[0].startswith("-"):
+        import difflib
+        near = difflib.get_close_matches(argv[0], SUBCOMMANDS, n=1, cutoff=0.75)
+        if near:
+            raise UsageError(f"pyxring: unknown command {argv[0]!r} (did you mean {near[0]}?)")
+    return ["capture", *argv], True
+
+
+def _main(argv):
     try:
+        argv, tcpdump_mode = tcpdump_line(list(argv))
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         # tcpdump style: filter words may come after options (`IFACE -c 5 udp`)
         if extra and (args.command not in ("capture", "read") or any(w.startswith("-") for w in extra)):
             raise UsageError(f"pyxring: unrecognized arguments: {' '.join(extra)}")
-        if extra:
+        if extra and args.command == "capture":
+            args.words = list(args.words or []) + extra
+        elif extra:
             args.expression = list(args.expression or []) + extra
         if args.command is None:
-            raise UsageError("pyxring: a command is required (capture, read, replay, demo); see --help")
+            raise UsageError("pyxring: a command is required (capture, read, replay, doctor, demo), "
+                             "or tcpdump's options (-i IFACE, -r FILE, -D); see --help")
         if args.command == "capture":
-            return capture.run(args)
+            return capture.run(args, tcpdump_mode=tcpdump_mode)
         if args.command == "demo":
             from pyxring.demo import run_demo
             return run_demo(args)
         if args.command == "read":
             return read.run(args)
+        if args.command == "doctor":
+            return doctor.run(args)
         if args.command == "replay":
-            return importlib.import_module("pyxring.replay").run(args)
+            return importlib.import_module("pyxring.cli.replay").run(args)
         raise UsageError(f"pyxring: unknown command {args.command!r}")
     except UsageError as exc:
         print(str(exc), file=sys.stderr)

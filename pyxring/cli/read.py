@@ -2,9 +2,11 @@
 
 One line per packet, ``TIMESTAMP SUMMARY`` (local time, microseconds unless
 ``--nano``), with the same text tcpdump prints for the common protocols
-(see ``pyxring.summary`` for the known differences).  A tcpdump filter
-expression is compiled by libpcap and run by libpcap's interpreter, so it
-selects exactly the packets tcpdump would.
+(see ``pyxring.summary`` for the known differences).  The file is read by
+the file source (``pyxring.file``) a batch at a time; a tcpdump filter
+expression is compiled by libpcap once per link type and run by libpcap's
+interpreter over each batch in C, so it selects exactly the packets tcpdump
+would, also in pcapng files whose interfaces have different link types.
 """
 import os
 import sys
@@ -14,11 +16,6 @@ from pyxring.errors import PyxringError
 EXIT_OK = 0
 EXIT_ERROR = 1        # unreadable, truncated or corrupt file
 EXIT_USAGE = 2        # bad arguments or filter expression
-
-LINKTYPE_NAMES = {1: "EN10MB (Ethernet)", 101: "RAW (Raw IP)", 113: "LINUX_SLL (Linux cooked v1)",
-                  276: "LINUX_SLL2 (Linux cooked v2)", 228: "IPV4 (Raw IPv4)",
-                  229: "IPV6 (Raw IPv6)", 0: "NULL (BSD loopback)"}
-
 
 def add_arguments(parser):
     parser.add_argument("file", metavar="FILE", help="pcap or pcapng file ('-' for standard input)")
@@ -39,8 +36,18 @@ def _print_err(msg):
     print(f"pyxring read: {msg}", file=sys.stderr)
 
 
+def header_line(shown_name, src):
+    """tcpdump's first line for a file: the first interface's link type (a
+    pcapng file's may differ later) and the snapshot length libpcap reports."""
+    from pyxring._libpcap import datalink_name
+    name, desc = datalink_name(src.linktype)
+    link = f"{name} ({desc})" if name else str(src.linktype)
+    return f"reading from file {shown_name}, link-type {link}, snapshot length {src.snaplen}"
+
+
 def run(args) -> int:
-    from pyxring.reader import open_reader
+    from pyxring._libpcap import BatchFilter, FilterError, compile_filter
+    from pyxring.file import open_file
     from pyxring.summary import Summarizer, format_ts, summarize
 
     expr = " ".join(args.expression).strip()
@@ -53,43 +60,47 @@ def run(args) -> int:
     else:
         line_of = Summarizer(link=args.link)
     precision = 9 if args.nano else 6
-    programs = {}     # linktype -> compiled filter (pcapng files may mix link types)
-
-    def matches(rec):
-        from pyxring import _libpcap
-        insns = programs.get(rec.linktype)
-        if insns is None:
-            insns = programs[rec.linktype] = _libpcap.compile_filter(expr, rec.linktype)
-        return _libpcap.offline_filter(insns, rec.data, rec.wirelen) != 0
 
     out = sys.stdout
     printed = 0
     buf = []
     try:
-        with open_reader(args.file) as rd:
-            lt = rd.linktype
-            print(f"reading from file {rd.name}, link-type {LINKTYPE_NAMES.get(lt, lt)}, "
-                  f"snapshot length {rd.snaplen}", file=sys.stderr)
+        with open_file(args.file) as src:
+            if not src.interfaces:
+                # tcpdump can't name a link type either
+                _print_err(f"{src.name}: no interface description block in the file "
+                           f"(at byte offset {src.bytes_read})")
+                return EXIT_ERROR
+            print(header_line(args.file, src), file=sys.stderr)
+            flt = None
             if expr:
+                # a bad expression is a usage error before any packet is read;
+                # other link types of the file are compiled when they come
                 try:
-                    from pyxring import _libpcap
-                    programs[lt] = _libpcap.compile_filter(expr, lt)
-                except ValueError as exc:
+                    compile_filter(expr, src.linktype)
+                except FilterError as exc:
                     _print_err(str(exc))
                     return EXIT_USAGE
-            for rec in rd:
-                if expr and not matches(rec):
+                flt = BatchFilter(expr)
+            for batch in src.batches():
+                if flt is not None and flt.apply(batch) == 0:
                     continue
-                buf.append(f"{format_ts(rec.ts_ns, precision)} "
-                           f"{line_of(rec.data, rec.linktype, rec.wirelen)}\n")
-                printed += 1
-                if len(buf) >= 256:
-                    out.write("".join(buf))
-                    buf.clear()
+                for pkt in batch:
+                    data = pkt.copy()
+                    buf.append(f"{format_ts(pkt.ts_ns, precision)} "
+                               f"{line_of(data, pkt.linktype, pkt.wirelen)}\n")
+                    printed += 1
+                    if args.count and printed >= args.count:
+                        break
+                out.write("".join(buf))
+                buf.clear()
                 if args.count and printed >= args.count:
                     break
-            out.write("".join(buf))
             out.flush()
+    except FilterError as exc:
+        out.write("".join(buf))
+        _print_err(str(exc))
+        return EXIT_USAGE
     except PyxringError as exc:
         try:
             # What was read before the damage is still printed, then the error.

@@ -77,6 +77,8 @@ cdef extern from "<linux/if_packet.h>" nogil:
         PACKET_VERSION
         PACKET_RESERVE
         PACKET_IGNORE_OUTGOING
+        PACKET_TIMESTAMP
+        TP_STATUS_TS_RAW_HARDWARE
         TPACKET_V3
         PACKET_OUTGOING
         TP_STATUS_KERNEL
@@ -103,3 +105,22 @@ cdef extern from "<arpa/inet.h>" nogil:
 
 cdef extern from "<net/if.h>" nogil:
     unsigned int if_nametoindex(const char *ifname)
+
+cdef extern from "<linux/net_tstamp.h>" nogil:
+    struct hwtstamp_config:
+        int flags
+        int tx_type
+        int rx_filter
+    enum:
+        SOF_TIMESTAMPING_RAW_HARDWARE
+        HWTSTAMP_TX_ON
+        HWTSTAMP_FILTER_ALL
+
+cdef extern from "<linux/sockios.h>" nogil:
+    enum:
+        SIOCSHWTSTAMP
+
+cdef extern from "<net/if.h>" nogil:
+    struct ifreq:
+        char ifr_name[16]       # macros over glibc's unions
+        char *ifr_data

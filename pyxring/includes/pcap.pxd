@@ -33,3 +33,5 @@ cdef extern from "<pcap/pcap.h>" nogil:
     void pcap_close(pcap_t *p)
     int pcap_offline_filter(const bpf_program *fp, const pcap_pkthdr *h, const unsigned char *pkt)
     unsigned int PCAP_NETMASK_UNKNOWN
+    const char *pcap_datalink_val_to_name(int dlt)
+    const char *pcap_datalink_val_to_description(int dlt)

@@ -15,11 +15,14 @@ cdef extern from "<errno.h>" nogil:
         ENETDOWN
         ENOMEM
         EOPNOTSUPP
+        EBADF
+        ETIMEDOUT
 
 cdef extern from "<unistd.h>" nogil:
     ssize_t write(int fd, const void *buf, size_t count)
     int close(int fd)
     long sysconf(int name)
+    int usleep(unsigned int usec)
     enum: _SC_PAGESIZE
 
 cdef extern from "<time.h>" nogil:
@@ -34,8 +37,10 @@ cdef extern from "<time.h>" nogil:
 cdef extern from "<sys/mman.h>" nogil:
     void *mmap(void *addr, size_t length, int prot, int flags, int fd, long offset)
     int munmap(void *addr, size_t length)
+    int mprotect(void *addr, size_t length, int prot)
     void *MAP_FAILED
     enum:
+        PROT_NONE
         PROT_READ
         PROT_WRITE
         MAP_SHARED
@@ -71,6 +76,7 @@ cdef extern from "<sys/socket.h>" nogil:
         AF_PACKET
         AF_XDP
         SOCK_RAW
+        SOCK_DGRAM
         SOCK_CLOEXEC
         SOL_SOCKET
         SO_ERROR
@@ -96,3 +102,13 @@ cdef inline int pending_error(int fd) noexcept nogil:
     if getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &ln) < 0:
         return -1
     return err
+
+cdef extern from "<sys/ioctl.h>" nogil:
+    int ioctl(int fd, unsigned long request, ...)
+
+cdef extern from "<sys/syscall.h>" nogil:
+    long syscall(long number, ...)
+    enum: SYS_membarrier
+
+cdef extern from "<linux/membarrier.h>" nogil:
+    enum: MEMBARRIER_CMD_GLOBAL

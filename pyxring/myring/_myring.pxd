@@ -3,7 +3,7 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int32_t
 
 from pyxring._core cimport Source, Batch, pkt_desc
-from pyxring.includes.pcap cimport bpf_program
+from pyxring._libpcap cimport BatchFilter
 
 cdef extern from "myring_user.h" nogil:
     struct myring_hdr:
@@ -108,16 +108,15 @@ cdef class MyringSource(Source):
     cdef dict _released_early   # batch start -> end, released out of order
     cdef readonly str device
     cdef readonly int mode
-    cdef int wakeup_ms          # longest sleep before looking at the ring again
+    cdef readonly int wakeup_ms # longest sleep before looking at the ring again
     cdef Py_ssize_t max_batch
     # counters (records read by this consumer)
     cdef uint64_t matched       # packets that passed the filter into batches
     cdef uint64_t filtered
     cdef uint64_t lost          # sum of DROP records' counts
     cdef uint64_t drop_records
-    # an optional user-space filter (libpcap's interpreter)
-    cdef bint have_filter
-    cdef bpf_program prog
-    cdef bytes prog_bytes
+    # an optional user-space filter (libpcap's interpreter over each batch)
+    cdef BatchFilter bfilter
+    cdef bint have_filter       # records are cut to the snaplen after the filter ran
     cdef Py_ssize_t collect(self, Batch batch) noexcept nogil
     cdef _teardown(self)

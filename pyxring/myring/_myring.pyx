@@ -20,7 +20,6 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t
 from libc.string cimport memset
 
 from pyxring._core cimport Source, Batch, pkt_desc, PKT_TRUNCATED
-from pyxring.includes.pcap cimport bpf_insn, pcap_pkthdr, pcap_offline_filter
 from pyxring.includes.posix_io cimport (
     errno, EINTR, close, mmap, munmap, MAP_FAILED, MAP_SHARED, PROT_READ, PROT_WRITE,
     pollfd, poll, POLLIN, now_monotonic_ns)
@@ -74,8 +73,8 @@ cdef class MyringSource(Source):
         self.map_size = 0
         self.released_pos = 0
         self._released_early = {}
+        self.bfilter = None
         self.have_filter = False
-        self.prog_bytes = None
 
     def __init__(self, str device="/dev/myring", *, unsigned int snaplen=262144, str mode="synth",
                  unsigned int rate=2000, unsigned int record_size=256, unsigned int wm_high=0,
@@ -155,11 +154,9 @@ cdef class MyringSource(Source):
 
     def set_filter(self, insns):
         """Run classic BPF ``insns`` (``(code, jt, jf, k)`` from
-        ``pyxring._libpcap.compile_filter``) on each record in user space."""
-        from pyxring._libpcap import pack_insns
-        self.prog_bytes = pack_insns(insns)
-        self.prog.bf_len = len(insns)
-        self.prog.bf_insns = <bpf_insn *><char *>self.prog_bytes
+        ``pyxring._libpcap.compile_filter``) on each batch of records in user
+        space (libpcap's interpreter, ``BatchFilter``)."""
+        self.bfilter = BatchFilter.from_program(insns, 1)
         self.have_filter = True
 
     def start(self):
@@ -178,7 +175,6 @@ cdef class MyringSource(Source):
         cdef const myring_drop *drop
         cdef const uint8_t *data
         cdef pkt_desc *d
-        cdef pcap_pkthdr ph
         cdef uint32_t caplen
         cdef Py_ssize_t n = 0
         while n < self.max_batch:
@@ -194,15 +190,7 @@ cdef class MyringSource(Source):
             if rec.type != MYRING_REC_PACKET:
                 continue
             caplen = rec.len
-            if self.have_filter:
-                ph.ts.tv_sec = 0
-                ph.ts.tv_usec = 0
-                ph.caplen = caplen
-                ph.len = rec.wirelen
-                if pcap_offline_filter(&self.prog, &ph, data) == 0:
-                    self.filtered += 1
-                    continue
-            if caplen > self.snaplen:
+            if caplen > self.snaplen and not self.have_filter:
                 caplen = self.snaplen
             d = batch.next_desc()
             d.data = data
@@ -216,7 +204,6 @@ cdef class MyringSource(Source):
             d.queue = 0
             d.flags = PKT_TRUNCATED if d.caplen < d.wirelen else 0
             n += 1
-        self.matched += n
         return n
 
     cdef Py_ssize_t fill_batch(self, Batch batch, int timeout_ms) except -1:
@@ -224,6 +211,7 @@ cdef class MyringSource(Source):
         cdef int slice_ms, r
         cdef epoll_event ev
         cdef uint64_t counter
+        cdef Py_ssize_t got, i
         cdef pollfd pfd
         cdef myring_hdr *hdr = self.cons.hdr
         if self.map == NULL:
@@ -234,10 +222,20 @@ cdef class MyringSource(Source):
             deadline = now_monotonic_ns() + <uint64_t>timeout_ms * 1000000ULL
         while True:
             with nogil:
-                self.collect(batch)
+                got = self.collect(batch)
             batch.cookie2 = self.cons.pos
             if self.cons.corrupt:
                 raise PyxringError(f"{self.device}: corrupt record at ring position {self.cons.pos}")
+            if self.bfilter is not None and got:
+                # the batch holds only this round's records: the loop goes on
+                # only while it is empty
+                self.bfilter.apply(batch)
+                self.filtered += got - batch.count
+                for i in range(batch.count):
+                    if batch.descs[i].caplen > self.snaplen:
+                        batch.descs[i].caplen = self.snaplen
+                        batch.descs[i].flags |= PKT_TRUNCATED
+            self.matched += batch.count
             if batch.count > 0 or timeout_ms == 0:
                 break
             slice_ms = self.wakeup_ms

@@ -9,10 +9,11 @@ the status with an acquire load, walk the packets of the block, and give it
 back by storing ``TP_STATUS_KERNEL`` with a release store — only when the
 user releases the batch, so the packets stay valid until then.
 
-Threading: one consumer thread per socket.  The walk runs without the GIL.
+Threading: one consumer thread per socket.  The walk (``_walker``) runs
+without the GIL.
 """
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memset, memmove
+from libc.string cimport memset, memcpy
 from cpython.exc cimport PyErr_CheckSignals
 
 from pyxring._core cimport Source, Batch, pkt_desc, PKT_VLAN, PKT_RXHASH, PKT_TRUNCATED
@@ -20,154 +21,99 @@ from pyxring.includes.posix_io cimport (
     errno, EINTR, ENETDOWN, socket, bind, setsockopt, getsockopt, socklen_t, sockaddr, close,
     mmap, munmap, MAP_FAILED, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_LOCKED, MAP_POPULATE,
     poll, pollfd, POLLIN, POLLERR, POLLHUP, POLLNVAL, AF_PACKET, SOCK_RAW, SOCK_CLOEXEC,
-    SOL_SOCKET, SO_ATTACH_FILTER, sysconf, _SC_PAGESIZE, pending_error)
+    SOL_SOCKET, SO_ATTACH_FILTER, sysconf, _SC_PAGESIZE, pending_error, SOCK_DGRAM, ioctl,
+    syscall, SYS_membarrier, MEMBARRIER_CMD_GLOBAL, usleep)
 from pyxring.includes.if_packet cimport *
 from pyxring.includes.atomics cimport load_acquire_u32, store_release_u32
+from pyxring.includes.pcap cimport bpf_program, bpf_insn
+from pyxring.tpacket._walker cimport (walk_params, walk_block, DIR_INOUT, DIR_IN, DIR_OUT,
+                                      LT_ETHERNET, LT_DOCSIS, LT_LINUX_SLL, LT_LINUX_SLL2)
 
 import errno as _errno
 import os as _os
 from pyxring._libpcap import pack_insns
 from pyxring.errors import raise_errno, link_lost, ConfigError, InterfaceError
 
-cdef enum:
-    VLAN_TAG_LEN = 4
-
-cdef enum:
-    DIR_INOUT = 0
-    DIR_IN = 1
-    DIR_OUT = 2
-
-# Offset of the sockaddr_ll that follows each tpacket3_hdr.
-cdef size_t SLL_OFFSET = TPACKET_ALIGN(sizeof(tpacket3_hdr))
-
-
-cdef inline uint16_t be16(uint16_t v) noexcept nogil:
-    return ((v & 0xff) << 8) | (v >> 8)
-
-
-cdef Py_ssize_t walk_block(uint8_t *block, size_t block_size, Batch batch,
-                           uint32_t snaplen, int direction) except -1 nogil:
-    """Append the packets of one user-owned block to ``batch``.
-
-    May rewrite the block in place to put an out-of-band VLAN tag back into
-    the frame (as libpcap does): the 12 address bytes move 4 bytes towards
-    the sockaddr_ll, into the gap the kernel leaves before ``tp_mac``.
-    """
-    cdef tpacket_block_desc *bd = <tpacket_block_desc *>block
-    cdef uint32_t n = bd.hdr.bh1.num_pkts
-    cdef size_t off = bd.hdr.bh1.offset_to_first_pkt
-    cdef tpacket3_hdr *h
-    cdef sockaddr_ll *sll
-    cdef pkt_desc *d
-    cdef uint8_t *mac
-    cdef uint32_t i, caplen, wirelen, status
-    cdef uint16_t tpid
-    cdef Py_ssize_t added = 0
-    with gil:
-        batch.reserve(n)
-    for i in range(n):
-        # The kernel wrote these headers before publishing the block; a
-        # corrupt offset would be a kernel bug, but never walk past the block.
-        if off + sizeof(tpacket3_hdr) > block_size:
-            break
-        h = <tpacket3_hdr *>(block + off)
-        sll = <sockaddr_ll *>(<uint8_t *>h + SLL_OFFSET)
-        if h.tp_mac + h.tp_snaplen > block_size - off:
-            break
-        if (direction == DIR_OUT and sll.sll_pkttype != PACKET_OUTGOING) or \
-                (direction == DIR_IN and sll.sll_pkttype == PACKET_OUTGOING):
-            if h.tp_next_offset == 0:
-                break
-            off += h.tp_next_offset
-            continue
-        mac = <uint8_t *>h + h.tp_mac
-        caplen = h.tp_snaplen
-        wirelen = h.tp_len
-        status = h.tp_status
-        d = batch.next_desc()
-        d.flags = 0
-        d.vlan_tci = 0
-        d.vlan_tpid = 0
-        if (h.hv1.tp_vlan_tci != 0 or status & TP_STATUS_VLAN_VALID) \
-                and caplen >= 12 and h.tp_mac >= SLL_OFFSET + sizeof(sockaddr_ll) + VLAN_TAG_LEN:
-            tpid = h.hv1.tp_vlan_tpid if status & TP_STATUS_VLAN_TPID_VALID else ETH_P_8021Q
-            memmove(mac - VLAN_TAG_LEN, mac, 12)
-            mac -= VLAN_TAG_LEN
-            (<uint16_t *>(mac + 12))[0] = be16(tpid)
-            (<uint16_t *>(mac + 14))[0] = be16(<uint16_t>h.hv1.tp_vlan_tci)
-            # mark the header so a second walk of this block is harmless
-            h.tp_mac -= VLAN_TAG_LEN
-            h.hv1.tp_vlan_tci = 0
-            h.tp_status = status & ~(TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID)
-            h.tp_snaplen += VLAN_TAG_LEN
-            h.tp_len += VLAN_TAG_LEN
-            caplen += VLAN_TAG_LEN
-            wirelen += VLAN_TAG_LEN
-            d.flags |= PKT_VLAN
-            d.vlan_tci = <uint16_t>(be16((<uint16_t *>(mac + 14))[0]))
-            d.vlan_tpid = tpid
-        elif caplen >= 16 and (mac[12] == 0x81 and mac[13] == 0x00):
-            # tag already in the frame (kept in band, or reinserted earlier)
-            d.flags |= PKT_VLAN
-            d.vlan_tpid = ETH_P_8021Q
-            d.vlan_tci = (mac[14] << 8) | mac[15]
-        if caplen > snaplen:
-            caplen = snaplen
-        d.data = mac
-        d.caplen = caplen
-        d.wirelen = wirelen
-        if caplen < wirelen:
-            d.flags |= PKT_TRUNCATED
-        d.ts_ns = <uint64_t>h.tp_sec * 1000000000ULL + h.tp_nsec
-        d.ifindex = sll.sll_ifindex
-        d.rxhash = h.hv1.tp_rxhash
-        if d.rxhash:
-            d.flags |= PKT_RXHASH
-        d.queue = 0
-        added += 1
-        if h.tp_next_offset == 0:
-            break
-        off += h.tp_next_offset
-    return added
-
+LINKTYPE_ETHERNET = LT_ETHERNET
+LINKTYPE_LINUX_SLL = LT_LINUX_SLL
+LINKTYPE_LINUX_SLL2 = LT_LINUX_SLL2
 
 cdef class TPacketSource(Source):
-    """A TPACKET_V3 capture on one interface.  Use ``pyxring.tpacket.open``."""
+    """A TPACKET_V3 capture on one interface, or on all of them (``"any"``,
+    cooked mode).  Use ``pyxring.tpacket.open``."""
     cdef int fd
     cdef uint8_t *ring
     cdef size_t ring_size
     cdef readonly unsigned int block_size, block_count, frame_size, block_timeout_ms
     cdef unsigned int next_block
-    cdef int direction
+    cdef walk_params wp
     cdef readonly int ifindex
     cdef readonly bint promisc
+    cdef readonly bint hw_timestamps
     cdef uint64_t st_packets, st_drops, st_freeze
     cdef str failure                   # why the socket stopped (interface down or gone)
     cdef bint failure_waited           # the last wait after it is done
+    cdef readonly bint stopping        # stop_receiving() was called: draining
+    cdef uint64_t expected_seq         # seq_num the kernel gives the next block it opens
+    cdef bpf_program userland          # filter run here when the kernel can't (cooked mode)
+    cdef bytes userland_code
 
     def __cinit__(self, *args, **kwargs):
         self.fd = -1
         self.ring = NULL
+        self.expected_seq = 1            # the kernel numbers blocks from 1 (init_prb_bdqc)
 
-    def __init__(self, str iface, *, unsigned int snaplen=262144, bint promisc=True,
-                 str direction="inout", list bpf=None, unsigned int block_size=1 << 20,
-                 unsigned int block_count=64, unsigned int frame_size=2048,
-                 unsigned int block_timeout_ms=100, bint rxhash=False):
+    def __init__(self, str iface, *, snaplen=262144, bint promisc=True,
+                 str direction="inout", list bpf=None, block_size=1 << 20,
+                 block_count=64, frame_size=2048, block_timeout_ms=100, bint rxhash=False,
+                 linktype=None, list userland_bpf=None, bint hw_timestamps=False):
+        """``iface`` "any" captures on every interface of the namespace in
+        cooked mode.  ``linktype``: LINKTYPE_ETHERNET (or another label of
+        the same frames, e.g. 143 DOCSIS, 101 RAW for an interface without a
+        link-layer header), or LINKTYPE_LINUX_SLL / LINKTYPE_LINUX_SLL2 for
+        cooked mode (the default for "any").  ``bpf`` runs in the kernel;
+        ``userland_bpf`` (cooked mode only) runs here on the cooked frame,
+        for expressions the kernel can't run."""
+        # checked as Python ints first: a bad value is a ConfigError naming
+        # it, never an OverflowError from the C conversion
         validate_ring(block_size, block_count, frame_size, block_timeout_ms, snaplen)
         if direction not in ("in", "out", "inout"):
             raise ConfigError(f"direction must be in, out or inout, not {direction!r}")
+        if linktype is None:
+            linktype = LINKTYPE_LINUX_SLL2 if iface == "any" else LINKTYPE_ETHERNET
+        cooked = linktype in (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2)
+        if iface == "any" and not cooked:
+            raise ConfigError(f"-i any captures in cooked mode: link type LINUX_SLL2 or LINUX_SLL, "
+                              f"not {linktype}")
+        if userland_bpf is not None and not cooked:
+            raise ConfigError("a userland filter is only needed in cooked mode")
         self.name = iface
-        self.linktype = 1
+        self.linktype = linktype
         self.snaplen = snaplen
-        self.promisc = promisc
+        self.promisc = promisc and iface != "any"   # as libpcap: no promiscuous "any"
+        self.hw_timestamps = hw_timestamps
         self.block_size = block_size
         self.block_count = block_count
         self.frame_size = frame_size
         self.block_timeout_ms = block_timeout_ms
-        self.direction = {"inout": DIR_INOUT, "in": DIR_IN, "out": DIR_OUT}[direction]
-        self.ifindex = if_nametoindex(iface.encode())
-        if self.ifindex == 0:
-            raise InterfaceError(f"no such interface: {iface}")
+        self.wp.snaplen = snaplen
+        self.wp.direction = {"inout": DIR_INOUT, "in": DIR_IN, "out": DIR_OUT}[direction]
+        self.wp.cooked = linktype if cooked else 0
+        self.wp.ethernet = linktype in (LT_ETHERNET, LT_DOCSIS)
+        self.wp.userland = NULL
+        lo = if_nametoindex(b"lo")
+        self.wp.lo_ifindex = lo if lo else -1
+        if iface == "any":
+            self.ifindex = 0
+        else:
+            self.ifindex = if_nametoindex(iface.encode())
+            if self.ifindex == 0:
+                raise InterfaceError(f"no such interface: {iface}")
+        if userland_bpf is not None:
+            self.userland_code = pack_insns(userland_bpf)
+            self.userland.bf_len = len(userland_bpf)
+            self.userland.bf_insns = <bpf_insn *><char *>self.userland_code
+            self.wp.userland = &self.userland
         try:
             self._open(bpf, rxhash)
         except BaseException:
@@ -175,22 +121,28 @@ cdef class TPacketSource(Source):
             raise
 
     cdef _open(self, list bpf, bint rxhash):
-        cdef int one = 1, version = TPACKET_V3
+        cdef int one = 1, version = TPACKET_V3, timesource = SOF_TIMESTAMPING_RAW_HARDWARE
         cdef tpacket_req3 req
         cdef sockaddr_ll sll
         cdef packet_mreq mr
         # Protocol 0: the socket receives nothing until bind() below, so the
         # filter and the ring are in place before the first packet arrives.
-        self.fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)
+        # Cooked mode (SOCK_DGRAM) hands over packets from the network header
+        # on, with room before it for the cooked header.
+        self.fd = socket(AF_PACKET, (SOCK_DGRAM if self.wp.cooked else SOCK_RAW) | SOCK_CLOEXEC, 0)
         if self.fd < 0:
             raise_errno(errno, f"opening an AF_PACKET socket for {self.name}")
         if bpf is not None:
             attach_filter(self.fd, bpf, self.name)
         if setsockopt(self.fd, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) < 0:
             raise_errno(errno, f"selecting TPACKET_V3 on {self.name}")
-        if self.direction == DIR_IN:
+        if self.wp.direction == DIR_IN:
             if setsockopt(self.fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0:
                 raise_errno(errno, f"PACKET_IGNORE_OUTGOING on {self.name}")
+        if self.hw_timestamps:
+            self._enable_hw_timestamps()
+            if setsockopt(self.fd, SOL_PACKET, PACKET_TIMESTAMP, &timesource, sizeof(timesource)) < 0:
+                raise_errno(errno, f"asking for hardware time stamps on {self.name}")
         memset(&req, 0, sizeof(req))
         req.tp_block_size = self.block_size
         req.tp_block_nr = self.block_count
@@ -211,7 +163,7 @@ cdef class TPacketSource(Source):
         memset(&sll, 0, sizeof(sll))
         sll.sll_family = AF_PACKET
         sll.sll_protocol = htons(ETH_P_ALL)
-        sll.sll_ifindex = self.ifindex
+        sll.sll_ifindex = self.ifindex        # 0: every interface ("any")
         if bind(self.fd, <sockaddr *>&sll, sizeof(sll)) < 0:
             raise_errno(errno, f"binding to interface {self.name}")
         if self.promisc:
@@ -221,6 +173,48 @@ cdef class TPacketSource(Source):
             # the membership ends with the socket, so a crash can't leave promisc on
             if setsockopt(self.fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0:
                 raise_errno(errno, f"enabling promiscuous mode on {self.name}")
+
+    cdef _enable_hw_timestamps(self):
+        """Ask the driver to time-stamp every received packet (libpcap's
+        adapter time stamp types); needs CAP_NET_ADMIN."""
+        cdef hwtstamp_config cfg
+        cdef ifreq ifr
+        memset(&cfg, 0, sizeof(cfg))
+        cfg.tx_type = HWTSTAMP_TX_ON
+        cfg.rx_filter = HWTSTAMP_FILTER_ALL
+        memset(&ifr, 0, sizeof(ifr))
+        name = self.name.encode()[:15]
+        memcpy(ifr.ifr_name, <const char *>name, len(name))
+        ifr.ifr_data = <char *>&cfg
+        if ioctl(self.fd, SIOCSHWTSTAMP, &ifr) < 0:
+            raise_errno(errno, f"enabling hardware time stamps on {self.name}")
+
+    def stop_receiving(self):
+        """Take no more packets: a filter accepting nothing replaces the
+        capture filter, so the kernel's counters stop and what the ring
+        holds is everything there is.  Then read batches until an empty one:
+        ``batch(timeout)`` waits for a partly filled block until the kernel
+        retires it (``drain_wait_ms``) and returns it, so a stop keeps every
+        packet the counters include."""
+        if self.fd < 0 or self.stopping:
+            return
+        attach_filter(self.fd, [(0x06, 0, 0, 0)], self.name)     # BPF_RET|BPF_K 0
+        # A packet that passed the old filter on another CPU may still be on
+        # its way into the ring: MEMBARRIER_CMD_GLOBAL returns after an RCU
+        # grace period, when every receive path that saw the old filter is
+        # done (they run under rcu_read_lock).  Where it is refused
+        # (nohz_full), a pause long enough for one packet copy stands in.
+        with nogil:
+            if syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0:
+                usleep(10000)
+        self.stopping = True
+
+    @property
+    def drain_wait_ms(self):
+        """How long a stop waits for the kernel to retire the last block:
+        its timer fires every block timeout and retires a block that has
+        seen no new packet since the previous firing."""
+        return 2 * self.block_timeout_ms + 100
 
     cdef Py_ssize_t fill_batch(self, Batch batch, int timeout_ms) except -1:
         cdef uint8_t *block
@@ -235,6 +229,13 @@ cdef class TPacketSource(Source):
         # Acquire: pairs with the kernel's smp_wmb()+status store in
         # prb_close_block(), so the packets are visible once we see USER.
         while not (load_acquire_u32(&bd.hdr.bh1.block_status) & TP_STATUS_USER):
+            if self.stopping and (bd.hdr.bh1.seq_num != self.expected_seq or
+                                  load_acquire_u32(&bd.hdr.bh1.num_pkts) == 0):
+                # Nothing enters the ring any more (stop_receiving), and the
+                # block the kernel would fill next is empty, or not even
+                # opened since we gave it back (its header is from the last
+                # lap: a ring that was full): all is read.
+                return 0
             if timeout_ms == 0:
                 return 0
             wait_ms = timeout_ms
@@ -264,9 +265,14 @@ cdef class TPacketSource(Source):
                 continue
             if (rc == 0 and self.failure is None and
                     not (load_acquire_u32(&bd.hdr.bh1.block_status) & TP_STATUS_USER)):
+                if self.stopping:
+                    # the retire timer did not come in time (a starved CPU):
+                    # no writer is left, so the block can be read as it is
+                    break
                 return 0
         with nogil:
-            n = walk_block(block, self.block_size, batch, self.snaplen, self.direction)
+            n = walk_block(block, self.block_size, batch, &self.wp)
+        self.expected_seq = bd.hdr.bh1.seq_num + 1
         batch.cookie = self.next_block
         batch.cookie2 = 1
         self.next_block = (self.next_block + 1) % self.block_count
@@ -281,7 +287,7 @@ cdef class TPacketSource(Source):
         if err == 0:
             return None
         if err == ENETDOWN:
-            return link_lost(self.name, self.ifindex)
+            return link_lost(self.name, self.ifindex, self.fd)
         return f"capture on {self.name}: {_os.strerror(err)}"
 
     cdef int release_batch(self, Batch batch) except -1:
@@ -344,12 +350,17 @@ cdef class TPacketSource(Source):
             close(self.fd)
 
 
-def validate_ring(unsigned long block_size, unsigned long block_count, unsigned long frame_size,
-                  unsigned long block_timeout_ms, unsigned long snaplen):
+def validate_ring(block_size, block_count, frame_size, block_timeout_ms, snaplen):
     """Check ring parameters the way the kernel will, with messages that name
-    the parameter."""
+    the parameter.  Any Python int is accepted here (negative, or beyond 64
+    bits), so a bad value always gets its own message."""
     cdef long page = sysconf(_SC_PAGESIZE)
-    if block_size < <unsigned long>page or block_size % page or block_size & (block_size - 1):
+    for what, v in (("block size", block_size), ("block count", block_count),
+                    ("frame size", frame_size), ("block timeout", block_timeout_ms),
+                    ("snaplen", snaplen)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(f"{what} must be a whole number, not {v!r}")
+    if block_size < page or block_size % page or block_size & (block_size - 1):
         raise ConfigError(f"block size {block_size} must be a power of two and at least "
                           f"the page size ({page})")
     if block_size > (1 << 30):
@@ -376,23 +387,5 @@ cdef attach_filter(int fd, list insns, str iface):
         raise_errno(errno, f"attaching the BPF filter on {iface}")
 
 
-def walk_block_for_test(bytearray block, unsigned int snaplen=262144, str direction="inout"):
-    """Run the block walker over a block laid out in ordinary memory (tests)."""
-    cdef unsigned char[:] view = block
-    cdef FakeSource src = FakeSource()
-    cdef Batch b = Batch.__new__(Batch, src)
-    cdef Py_ssize_t n
-    cdef int d = {"inout": DIR_INOUT, "in": DIR_IN, "out": DIR_OUT}[direction]
-    n = walk_block(&view[0], len(block), b, snaplen, d)
-    b.released = False
-    return [(bytes(p.data), p.caplen, p.wirelen, p.ts_ns, p.ifindex, p.vlan_tci, p.vlan_tpid,
-             p.rxhash) for p in b]
-
-
-cdef class FakeSource(Source):
-    pass
-
-
-SIZEOF_TPACKET3_HDR = sizeof(tpacket3_hdr)
-SIZEOF_SOCKADDR_LL = sizeof(sockaddr_ll)
-SIZEOF_BLOCK_DESC = sizeof(tpacket_block_desc)
+from pyxring.tpacket._walker import (walk_block_for_test, SIZEOF_TPACKET3_HDR, SIZEOF_SOCKADDR_LL,
+                                     SIZEOF_BLOCK_DESC)

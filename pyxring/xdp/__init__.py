@@ -170,6 +170,23 @@ def _variants(mode, xdp_prog, frags):
     return out
 
 
+def resolve_options(opts):
+    """The options ``open`` will use: the defaults, what the caller set, and
+    the values derived from those; a bad or unknown option is a ConfigError
+    raised before any system call."""
+    given = {k: v for k, v in opts.items() if v is not None}
+    p = dict(DEFAULTS)
+    p.update(given)
+    unknown = set(p) - set(DEFAULTS) - {"need_wakeup"}
+    if unknown:
+        raise ConfigError(f"xdp: unknown option(s) {', '.join(sorted(unknown))}")
+    check_sizes(p)
+    if "batch_size" not in given:
+        # derived, not set: it follows the RX ring the caller chose
+        p["batch_size"] = min(DEFAULTS["batch_size"], p["rx_ring_size"])
+    return p
+
+
 def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None, **opts):
     """Open an AF_XDP capture on ``iface``.
 
@@ -186,11 +203,7 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
     process however it ends.
     """
     from pyxring.xdp._xsk import XskSource
-    p = dict(DEFAULTS)
-    p.update({k: v for k, v in opts.items() if v is not None})
-    unknown = set(p) - set(DEFAULTS) - {"need_wakeup"}
-    if unknown:
-        raise ConfigError(f"xdp: unknown option(s) {', '.join(sorted(unknown))}")
+    p = resolve_options(opts)
     if direction == "out":
         raise ConfigError("xdp: AF_XDP captures received frames only (direction 'out' needs --backend tpacket)")
     if p["xdp_mode"] not in ("auto", "native", "generic"):
@@ -219,12 +232,13 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
     restore = _take_interface(iface, ifindex, p["xdp_replace"])
     src = None
     try:
-        src = XskSource(iface, ifindex, queues, snaplen=snaplen, frame_size=p["frame_size"],
-                        frame_count=p["frame_count"], headroom=p["headroom"],
-                        rx_ring_size=p["rx_ring_size"], tx_frames=p["tx_frames"],
-                        bind_mode=p["bind_mode"], multi_buffer=bool(frags),
-                        batch_size=p["batch_size"], need_wakeup=p.get("need_wakeup", True),
-                        wait=p["wait"])
+        src = _bind_when_free(lambda: XskSource(
+            iface, ifindex, queues, snaplen=snaplen, frame_size=p["frame_size"],
+            frame_count=p["frame_count"], headroom=p["headroom"],
+            rx_ring_size=p["rx_ring_size"], tx_frames=p["tx_frames"],
+            bind_mode=p["bind_mode"], multi_buffer=bool(frags),
+            batch_size=p["batch_size"], need_wakeup=p.get("need_wakeup", True),
+            wait=p["wait"]))
         if xdp_prog and xdp_prog.endswith(".c"):
             src.program = _attach_bcc(xdp_prog, iface, ifindex, src, p["xdp_mode"], filter, frags)
         else:
@@ -248,6 +262,50 @@ def open(iface, *, snaplen=262144, promisc=True, direction="inout", filter=None,
         if restore is not None:
             restore()
         raise
+
+
+# (option, name in messages, smallest, largest, power of two)
+_SIZES = (("frame_size", "UMEM frame size", 2048, 4096, True),
+          ("frame_count", "UMEM frame count", 1, 1 << 24, True),
+          ("rx_ring_size", "RX ring size", 1, 1 << 24, True),
+          ("headroom", "UMEM headroom", 0, 4096, False),
+          ("batch_size", "batch size", 1, 1 << 24, False),
+          ("tx_frames", "TX frame count", 0, 1 << 24, False))
+
+
+def check_sizes(p):
+    """Each size option as a Python int in its range, before anything is
+    converted to C: a bad value is a ConfigError naming it."""
+    from pyxring.backends import check_size
+    for key, what, low, high, pow2 in _SIZES:
+        check_size(what, p[key], low, high, pow2)
+
+
+def _size_type(key):
+    from pyxring.backends import size_option
+    for k, what, low, high, pow2 in _SIZES:
+        if k == key:
+            return size_option(what, low, high, pow2)
+    raise KeyError(key)
+
+
+BIND_RETRY_S = 1.5
+
+
+def _bind_when_free(make):
+    """``make()``, retried while the queue is busy for up to BIND_RETRY_S:
+    the kernel frees a queue from a closed AF_XDP socket in deferred work,
+    so a capture started right after another ended (or a doctor trial after
+    the previous one) can find it still taken for a moment."""
+    import time
+    deadline = time.monotonic() + BIND_RETRY_S
+    while True:
+        try:
+            return make()
+        except ResourceBusy:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _attach_object(xdp_prog, iface, ifindex, src, xdp_mode, filter, frags):
@@ -311,11 +369,11 @@ def add_cli_options(group):
                        help="RX queue to capture (default all)")
     group.add_argument("--xdp-frame-size", dest="frame_size", type=int, choices=(2048, 4096),
                        help=f"UMEM chunk size (default {DEFAULTS['frame_size']})")
-    group.add_argument("--xdp-frames", dest="frame_count", type=int, metavar="N",
+    group.add_argument("--xdp-frames", dest="frame_count", type=_size_type("frame_count"), metavar="N",
                        help=f"UMEM chunks, a power of two (default {DEFAULTS['frame_count']})")
-    group.add_argument("--xdp-headroom", dest="headroom", type=int, metavar="BYTES",
+    group.add_argument("--xdp-headroom", dest="headroom", type=_size_type("headroom"), metavar="BYTES",
                        help="UMEM headroom before each frame (default 0)")
-    group.add_argument("--xdp-rx-ring", dest="rx_ring_size", type=int, metavar="N",
+    group.add_argument("--xdp-rx-ring", dest="rx_ring_size", type=_size_type("rx_ring_size"), metavar="N",
                        help=f"RX ring entries, a power of two (default {DEFAULTS['rx_ring_size']})")
     group.add_argument("--xdp-prog", metavar="FILE",
                        help="your own XDP program with an xsks_map: FILE.o (clang -target bpf, "

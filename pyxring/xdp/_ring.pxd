@@ -85,6 +85,14 @@ cdef inline void ring_submit(xring *r, uint32_t n) noexcept nogil:
     store_release_u32(r.producer, r.producer[0] + n)
 
 
+cdef inline uint32_t ring_in_flight(xring *r) noexcept nogil:
+    """Entries produced (reserved or submitted) that the kernel has not
+    consumed yet."""
+    # acquire: pairs with the kernel's release of ``consumer`` after it has
+    # read the entries (a TX frame read is a TX frame sent, in copy mode)
+    return r.cached_prod - load_acquire_u32(r.consumer)
+
+
 # --- consumer side (RX, completion) ---
 
 cdef inline uint32_t ring_peek(xring *r, uint32_t n, uint32_t *idx) noexcept nogil:

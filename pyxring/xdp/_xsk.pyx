@@ -19,10 +19,11 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memset, memcpy
 from libc.stdlib cimport malloc, calloc, free
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.pycapsule cimport PyCapsule_New
 
 from pyxring._core cimport Source, Batch, pkt_desc, PKT_TS_BATCH, PKT_TRUNCATED, PKT_VLAN
 from pyxring.includes.posix_io cimport (
-    errno, EINTR, EAGAIN, ENOBUFS, ENOMEM, EBUSY, ENETDOWN, socket, bind, setsockopt, getsockopt, socklen_t, sockaddr,
+    errno, EINTR, EAGAIN, ENOBUFS, ENOMEM, EBUSY, ENETDOWN, EBADF, ETIMEDOUT, socket, bind, setsockopt, getsockopt, socklen_t, sockaddr,
     close, mmap, munmap, MAP_FAILED, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE,
     MAP_ANONYMOUS, MAP_POPULATE, MAP_HUGETLB, poll, pollfd, POLLIN, POLLOUT, POLLERR,
     AF_XDP, SOCK_RAW, SOCK_CLOEXEC, sendto, MSG_DONTWAIT, now_realtime_ns, now_monotonic_ns,
@@ -31,7 +32,8 @@ from pyxring.includes.if_xdp cimport *
 from pyxring.includes.atomics cimport load_acquire_u32
 from pyxring.xdp._ring cimport (xring, ring_init, ring_free, ring_reserve, ring_submit,
                                 ring_peek, ring_cancel, ring_release, ring_needs_wakeup,
-                                ring_addr, ring_desc)
+                                ring_addr, ring_desc, ring_in_flight)
+from pyxring.includes.tx_port cimport tx_port, TX_PORT_CAPSULE
 
 import errno as _errno
 from pyxring.errors import raise_errno, link_lost, ConfigError, InterfaceError, PyxringError
@@ -112,6 +114,18 @@ cdef inline bint is_pow2(uint64_t v):
     return v != 0 and (v & (v - 1)) == 0
 
 
+cdef int port_put(void *ctx, const uint8_t *data, uint32_t length) noexcept nogil:
+    return (<XskSource>ctx)._tx_put(data, length)
+
+
+cdef int port_push(void *ctx) noexcept nogil:
+    return (<XskSource>ctx)._tx_push()
+
+
+cdef int port_wait_room(void *ctx, int timeout_ms) noexcept nogil:
+    return (<XskSource>ctx)._tx_wait_room(timeout_ms)
+
+
 cdef class XskSource(Source):
     """AF_XDP capture/transmit on ``queues`` of one interface.
 
@@ -140,6 +154,9 @@ cdef class XskSource(Source):
     cdef uint32_t tx_nfree
     cdef uint32_t next_q               # round-robin start among queues
     cdef uint64_t tx_sent, tx_completed, tx_errors
+    cdef uint32_t tx_unsubmitted       # TX descriptors written, not yet published
+    cdef bint tx_copy_mode             # bound in copy mode: every TX kick is a sendto()
+    cdef tx_port port                  # the TX ring for the replay send loop
     cdef uint64_t rx_packets           # handed to the user
     cdef uint64_t frames_held          # RX chunks in batches not yet released
     cdef uint64_t wait_ns              # current sleep between drains (adaptive)
@@ -229,6 +246,7 @@ cdef class XskSource(Source):
             self._close_queue(0)
             self._open_queue(0, "copy")
             self.bind_mode = "copy"
+        self.tx_copy_mode = self.bind_mode == "copy"
         for i in range(1, self.nqueues):
             self._open_queue(i, None)
         self._prime_fill_rings(per_q)
@@ -239,6 +257,11 @@ cdef class XskSource(Source):
             for i in range(tx_frames):
                 self.tx_free[i] = <uint64_t>(frame_count - tx_frames + i) * frame_size
             self.tx_nfree = tx_frames
+            self.port.ctx = <void *>self
+            self.port.max_len = frame_size - headroom - XDP_PACKET_HEADROOM
+            self.port.put = port_put
+            self.port.push = port_push
+            self.port.wait_room = port_wait_room
 
     cdef _map_umem(self):
         cdef void *m = mmap(NULL, self.umem_size, PROT_READ | PROT_WRITE,
@@ -658,81 +681,144 @@ cdef class XskSource(Source):
         return got
 
     cdef int _kick(self) noexcept nogil:
-        # copy mode transmits from sendto(); with need-wakeup the kernel says
-        # when it wants the kick, otherwise always kick
-        if not self.need_wakeup or ring_needs_wakeup(&self.qs[0].tx):
+        # copy mode transmits from sendto() (or poll()), whatever the
+        # need-wakeup flag says: measured on veth, frames waited for the next
+        # poll() whenever a kick was left out for want of the flag.  Zero-copy
+        # drivers say when they want the kick; without need-wakeup, always kick.
+        if self.tx_copy_mode or not self.need_wakeup or ring_needs_wakeup(&self.qs[0].tx):
             if sendto(self.qs[0].fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0:
                 if errno == EAGAIN or errno == ENOBUFS or errno == EBUSY or errno == EINTR:
                     return 0
                 return -errno
         return 0
 
-    def send(self, frames, int timeout_ms=1000):
-        """Queue ``frames`` (bytes-like objects, whole Ethernet frames) on the
-        TX ring and kick the kernel.  Waits up to ``timeout_ms`` for free TX
-        frames when the ring is busy.  Returns how many were queued; a frame
-        larger than a chunk (without multi-buffer) counts as an error and is
-        skipped."""
-        cdef const uint8_t[::1] buf
-        cdef uint32_t idx = 0, sent = 0, pending = 0, room
+    # the port (see pyxring/includes/tx_port.pxd): fill, push, wait
+
+    cdef int _tx_put(self, const uint8_t *data, uint32_t length) noexcept nogil:
+        cdef uint32_t idx = 0
         cdef uint64_t addr
         cdef xdp_desc *xd
+        if self.qs == NULL or self.tx_ring_size == 0:
+            return -EBADF
+        if self.tx_nfree == 0:
+            self._reclaim()
+        if self.tx_nfree == 0 or ring_reserve(&self.qs[0].tx, 1, &idx) != 1:
+            return 0
+        self.tx_nfree -= 1
+        addr = self.tx_free[self.tx_nfree]
+        memcpy(self.umem + addr, data, length)
+        xd = ring_desc(&self.qs[0].tx, idx)
+        xd.addr = addr
+        xd.len = length
+        xd.options = 0
+        self.tx_unsubmitted += 1
+        self.tx_sent += 1
+        return 1
+
+    cdef int _tx_push(self) noexcept nogil:
+        # Copy mode sends from sendto(), a bounded batch per call (EAGAIN
+        # while more is left), so kick until the kernel has consumed every
+        # descriptor: then each frame has gone to the driver, in order.
+        cdef xring *tx
+        cdef uint32_t left, before
+        cdef uint64_t deadline = 0
+        cdef int rc, idle = 0
+        cdef pollfd pfd
+        if self.qs == NULL or self.tx_ring_size == 0:
+            return -EBADF
+        tx = &self.qs[0].tx
+        if self.tx_unsubmitted:
+            ring_submit(tx, self.tx_unsubmitted)
+            self.tx_unsubmitted = 0
+        left = ring_in_flight(tx)
+        while left:
+            self._reclaim()        # completions free ring space the kernel may need
+            rc = self._kick()
+            if rc < 0:
+                return rc
+            before = left
+            left = ring_in_flight(tx)
+            if left < before:
+                idle = 0
+                continue
+            # no progress: the device or the completion ring is full
+            idle += 1
+            if idle < 64:
+                continue
+            if deadline == 0:
+                deadline = now_monotonic_ns() + 2000000000ULL
+            elif now_monotonic_ns() > deadline:
+                return -ETIMEDOUT
+            pfd.fd = self.qs[0].fd
+            pfd.events = POLLOUT
+            pfd.revents = 0
+            poll(&pfd, 1, 1)
+        return 0
+
+    cdef int _tx_wait_room(self, int timeout_ms) noexcept nogil:
+        cdef pollfd pfd
+        if self.qs == NULL or self.tx_ring_size == 0:
+            return -EBADF
+        if self._reclaim() or (self.tx_nfree and ring_free(&self.qs[0].tx, 1)):
+            return 0
+        pfd.fd = self.qs[0].fd
+        pfd.events = POLLOUT
+        pfd.revents = 0
+        if poll(&pfd, 1, timeout_ms) < 0:
+            return -errno
+        self._reclaim()
+        return 0
+
+    def tx_port(self):
+        """The TX ring as a ``tx_port`` (pyxring/includes/tx_port.pxd), in a
+        capsule; keep this object alive while the port is used."""
+        if self.tx_ring_size == 0 or self.qs == NULL:
+            raise ValueError(f"{self.name}: this AF_XDP source has no TX ring (open it with tx_frames > 0)")
+        return PyCapsule_New(&self.port, TX_PORT_CAPSULE, NULL)
+
+    def send(self, frames, int timeout_ms=1000):
+        """Queue ``frames`` (bytes-like objects, whole Ethernet frames) on the
+        TX ring and hand them to the kernel.  Waits up to ``timeout_ms`` for
+        free TX frames when the ring is busy.  Returns how many were queued;
+        a frame larger than a chunk (without multi-buffer) counts as an
+        error and is skipped."""
+        cdef const uint8_t[::1] buf
+        cdef uint32_t sent = 0
         cdef int rc
         cdef uint64_t deadline
-        cdef uint32_t maxlen = self.frame_size - self.headroom - XDP_PACKET_HEADROOM
-        cdef pollfd pfd
         if self.tx_ring_size == 0 or self.qs == NULL:
             raise ValueError(f"{self.name}: this AF_XDP source has no TX ring (open it with tx_frames > 0)")
         for frame in frames:
             buf = frame
-            if buf.shape[0] > maxlen or buf.shape[0] < 14:
+            if buf.shape[0] > self.port.max_len or buf.shape[0] < 14:
                 self.tx_errors += 1
                 continue
             deadline = 0
             while True:
-                if self.tx_nfree == 0:
-                    self._reclaim()
-                if self.tx_nfree and ring_reserve(&self.qs[0].tx, 1, &idx) == 1:
+                rc = self._tx_put(&buf[0], buf.shape[0])
+                if rc != 0:
                     break
-                # ring or frames busy: publish what we have, kick, wait a little
-                if pending:
-                    ring_submit(&self.qs[0].tx, pending)
-                    pending = 0
-                rc = self._kick()
+                # ring or frames busy: hand over what is queued, wait a little
+                rc = self._tx_push()
                 if rc < 0:
-                    raise_errno(-rc, f"transmitting on {self.name}")
+                    break
                 if deadline == 0:
                     deadline = now_monotonic_ns() + <uint64_t>timeout_ms * 1000000ULL
                 elif now_monotonic_ns() > deadline:
-                    self._kick()
+                    self._tx_push()
                     return sent
-                pfd.fd = self.qs[0].fd
-                pfd.events = POLLOUT
-                pfd.revents = 0
                 with nogil:
-                    poll(&pfd, 1, 1)
-                self._reclaim()
-            self.tx_nfree -= 1
-            addr = self.tx_free[self.tx_nfree]
-            memcpy(self.umem + addr, &buf[0], buf.shape[0])
-            xd = ring_desc(&self.qs[0].tx, idx)
-            xd.addr = addr
-            xd.len = buf.shape[0]
-            xd.options = 0
-            pending += 1
+                    self._tx_wait_room(1)
+            if rc < 0:
+                raise_errno(-rc, f"transmitting on {self.name}")
             sent += 1
-            if pending >= 64:
-                ring_submit(&self.qs[0].tx, pending)
-                pending = 0
-                rc = self._kick()
+            if self.tx_unsubmitted >= 64:
+                rc = self._tx_push()
                 if rc < 0:
                     raise_errno(-rc, f"transmitting on {self.name}")
-        if pending:
-            ring_submit(&self.qs[0].tx, pending)
-        rc = self._kick()
+        rc = self._tx_push()
         if rc < 0:
             raise_errno(-rc, f"transmitting on {self.name}")
-        self.tx_sent += sent
         return sent
 
     def flush(self, int timeout_ms=1000):
@@ -742,6 +828,9 @@ cdef class XskSource(Source):
         cdef timespec ts
         if self.tx_ring_size == 0 or self.qs == NULL:
             return 0
+        if self.tx_unsubmitted:
+            ring_submit(&self.qs[0].tx, self.tx_unsubmitted)
+            self.tx_unsubmitted = 0
         while self.tx_nfree < self.tx_frames:
             self._reclaim()
             if self.tx_nfree >= self.tx_frames:
