@@ -63,11 +63,11 @@ HOST_RSS_EVERY, GUEST_RSS_EVERY = 0.5, 1.0     # seconds between RSS samples
 BACKENDS = ("tpacket", "xdp-native", "xdp-generic", "myring")
 RINGS = {
     "tpacket": {"small": ["--block-size", "65536", "--block-count", "4"], "default": []},
-    "xdp": {"small": ["--xdp-frames", "4096", "--xdp-rx-ring", "4096"], "default": []},
+    "xdp": {"small": ["--xdp-frames", "1024", "--xdp-rx-ring", "512"], "default": []},
     "myring": {"small": "ring_kb=64", "default": ""},
 }
 RING_TEXT = {"tpacket": {"small": "4 × 64 KiB blocks", "default": "64 × 1 MiB blocks"},
-             "xdp": {"small": "4096 chunks, RX 4096", "default": "32768 chunks, RX 16384"},
+             "xdp": {"small": "1024 chunks, RX 512", "default": "32768 chunks, RX 16384"},
              "myring": {"small": "64 KiB", "default": "1 MiB"}}
 
 
