@@ -3,6 +3,7 @@
 #   make demo   set up a fresh Debian 12 machine and run the built-in demo capture
 #   make test   set up a fresh Debian 12 machine and run the whole test suite
 #   make bench  run the benchmarks beside tcpdump & co. (results in bench/results/)
+#   make soak   10^7 frames through every backend, nothing lost or leaked (bench/results/soak.md)
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -14,7 +15,7 @@ PYX := $(shell find pyxring -name '*.pyx' -o -name '*.pxd' -o -name '*.h' -o -na
        $(wildcard xdp_prog/*.h) $(wildcard kmod/*.h) setup.py
 PYTEST_ARGS ?=
 
-.PHONY: all setup build xdp kmod test demo kmod-test bench clean
+.PHONY: all setup build xdp kmod test demo kmod-test bench soak clean
 
 all: build xdp kmod
 
@@ -81,6 +82,11 @@ bench: build xdp
 	$(PY) -m bench.replay $(REPLAY_ARGS)
 	$(PY) -m bench.writer $(WRITER_BENCH_ARGS)
 	$(PY) -m bench.printing
+
+# not part of `make test`: about an hour, as root, on an otherwise idle machine
+soak: build xdp kmod
+	$(PY) -m bench.soak $(SOAK_ARGS)
+	$(PY) kmod/qemu/run.py --overflow-seconds 180 --timeout 600
 
 clean:
 	rm -rf $(BUILD) pyxring/*.so pyxring/*/*.so pyxring/*.c pyxring/*/*.c *.egg-info

@@ -8,6 +8,7 @@
  *   myring_test protocol   ring protocol, ioctls, watermarks, overflow/DROP
  *   myring_test unload     unloading while mapped/open is refused, then works
  *   myring_test fake       the consumer helpers on a fake ring (any host)
+ *   myring_test overflow S | kill N | unload-foreign   abuse (myring_abuse.c)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,9 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "myring_user.h"
-
-#define DEV "/dev/myring"
+#include "myring_check.h"
 
 /* The ABI has the same layout in user space as in the kernel. */
 _Static_assert(offsetof(struct myring_hdr, producer) == 64, "producer on its own line");
@@ -36,118 +35,6 @@ _Static_assert(offsetof(struct myring_hdr, consumer) == 128, "consumer on its ow
 _Static_assert(sizeof(struct myring_rec) == MYRING_ALIGN, "a PAD header fits any tail");
 _Static_assert(sizeof(struct myring_config) == 32 && sizeof(struct myring_info) == 24 &&
 	       sizeof(struct myring_stats) == 80, "no implicit padding");
-
-static int failures;
-
-static void check(const char *name, int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (ok) {
-		printf("MYRING-CHECK %s ok\n", name);
-	} else {
-		failures++;
-		printf("MYRING-CHECK %s FAIL ", name);
-		va_start(ap, fmt);
-		vprintf(fmt, ap);
-		va_end(ap);
-		printf("\n");
-	}
-	fflush(stdout);
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-static struct myring_config default_config(void)
-{
-	struct myring_config c;
-
-	memset(&c, 0, sizeof(c));
-	c.mode = MYRING_MODE_SYNTH;
-	c.rate_hz = 2000;
-	c.record_size = 256;
-	c.snaplen = 65535;
-	return c;
-}
-
-static int ioctl_errno(int fd, unsigned long cmd, void *arg)
-{
-	return ioctl(fd, cmd, arg) < 0 ? errno : 0;
-}
-
-static struct myring_stats get_stats(int fd)
-{
-	struct myring_stats st;
-
-	memset(&st, 0, sizeof(st));
-	if (ioctl(fd, MYRING_IOC_STATS, &st))
-		perror("MYRING_IOC_STATS");
-	return st;
-}
-
-/* Sequence bookkeeping while draining: packets must be in order, gaps only
- * where a DROP record says so. */
-struct tally {
-	uint64_t next_seq;
-	uint64_t packets;
-	uint64_t lost;
-	uint64_t drops;
-	uint64_t bad;		/* out-of-sequence or malformed records */
-};
-
-static void tally_record(struct tally *t, const struct myring_rec *rec, uint32_t size)
-{
-	const struct myring_drop *d;
-	const struct myring_synth_payload *pl;
-	const uint8_t *f = myring_rec__data(rec);
-
-	if (rec->type == MYRING_REC_DROP) {
-		d = (const struct myring_drop *)f;
-		if (rec->len != sizeof(*d) || d->first_seq != t->next_seq || !d->lost)
-			t->bad++;
-		t->drops++;
-		t->lost += d->lost;
-		t->next_seq = d->first_seq + d->lost;
-		return;
-	}
-	pl = (const struct myring_synth_payload *)(f + MYRING_SYNTH_HDRLEN);
-	if (rec->type != MYRING_REC_PACKET || rec->seq != t->next_seq ||
-	    rec->len != size || f[12] != 0x08 || f[13] != 0x00 || f[23] != 17 ||
-	    be64toh(pl->seq_be) != rec->seq || be64toh(pl->ts_ns_be) != rec->ts_ns)
-		t->bad++;
-	t->packets++;
-	t->next_seq = rec->seq + 1;
-}
-
-/* Read everything published; release as we go unless `hold`. */
-static uint64_t drain(struct myring_consumer *c, struct tally *t, uint32_t size)
-{
-	const struct myring_rec *rec;
-	uint64_t n = 0;
-
-	while ((rec = myring_consumer__next(c))) {
-		tally_record(t, rec, size);
-		n++;
-	}
-	myring_consumer__release(c, c->pos);
-	return n;
-}
-
-/* After STOP: read what is left, let poll() write a DROP still owed, read it. */
-static void settle(int fd, struct myring_consumer *c, struct tally *t, uint32_t size)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	drain(c, t, size);
-	poll(&p, 1, 0);
-	drain(c, t, size);
-}
 
 static int eventfd_fired(int efd, int timeout_ms)
 {
@@ -596,6 +483,7 @@ static int test_fake(void)
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "protocol";
+	int n = argc > 2 ? atoi(argv[2]) : 0;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(mode, "protocol"))
@@ -604,8 +492,15 @@ int main(int argc, char **argv)
 		test_unload();
 	else if (!strcmp(mode, "fake"))
 		test_fake();
+	else if (!strcmp(mode, "overflow") && n > 0)
+		test_overflow_soak(n);
+	else if (!strcmp(mode, "kill") && n > 0)
+		test_killed_consumer(n);
+	else if (!strcmp(mode, "unload-foreign"))
+		test_unload_foreign_mapping();
 	else {
-		fprintf(stderr, "usage: %s protocol|unload|fake\n", argv[0]);
+		fprintf(stderr, "usage: %s protocol|unload|fake|overflow SECONDS|kill ROUNDS|"
+			"unload-foreign\n", argv[0]);
 		return 2;
 	}
 	printf("MYRING-C-DONE %s failures=%d\n", mode, failures);

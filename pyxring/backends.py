@@ -134,7 +134,8 @@ def open_capture(iface, *, filter=None, snaplen=262144, promisc=True, direction=
         check_interface(iface)
     mod = backend_module(chosen)
     kwargs = dict(snaplen=snaplen, promisc=promisc, direction=direction, filter=filter or None)
-    if backend == "auto" and chosen != "tpacket":
+    # a device (myring) is no interface: tpacket could never stand in for it
+    if backend == "auto" and chosen != "tpacket" and chosen not in DEVICE_BACKENDS.values():
         if hasattr(mod, "resolve_options"):
             mod.resolve_options(opts)     # the caller's own bad values: no fallback cures them
         try:

@@ -62,6 +62,49 @@ def test_cli():
     send_blob("cli.pcapng", data)
 
 
+def cli(*args):
+    return [sys.executable, "-m", "pyxring", "capture", "myring", *args]
+
+
+def wait_listening(proc, timeout=30):
+    deadline = time.monotonic() + timeout
+    line = ""
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if "listening on" in line or not line:
+            break
+    return "listening on" in line
+
+
+def test_cli_abuse():
+    """The CLI killed with SIGKILL mid-capture leaves the device usable; a
+    second capture while one runs gets one line and exit status 1, and the
+    first is unharmed."""
+    first = subprocess.Popen(cli("-w", "/tmp/killed.pcapng", "--rate", "20000"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        check("cli-first-listening", wait_listening(first), "no 'listening on' line")
+        second = subprocess.run(cli("-c", "5"), capture_output=True, text=True, timeout=60)
+        lines = second.stderr.strip().splitlines()
+        check("cli-second-busy-one-line",
+              second.returncode == 1 and len(lines) == 1 and "busy" in lines[0]
+              and "Traceback" not in second.stderr,
+              f"rc={second.returncode} stderr={second.stderr[-300:]!r}")
+        check("cli-first-still-running", first.poll() is None, f"exited {first.returncode}")
+        first.kill()                              # SIGKILL, with the ring mapped
+        first.wait(timeout=30)
+        check("cli-killed", first.returncode == -9, f"rc={first.returncode}")
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    after = subprocess.run(cli("-c", "50", "-w", "/tmp/after-kill.pcapng"),
+                           capture_output=True, text=True, timeout=60)
+    check("cli-after-kill", after.returncode == 0 and "50 packets captured" in after.stderr
+          and "0 packets dropped by kernel" in after.stderr,
+          f"rc={after.returncode} stderr={after.stderr[-300:]!r}")
+
+
 def test_overflow():
     """Loss is exact: packets read + dropped (from DROP records) == produced."""
     import pyxring.myring as myring
@@ -187,7 +230,8 @@ def test_asyncio():
 
 
 def main():
-    for test in (test_cli, test_overflow, test_filter, test_netfilter, test_errors, test_asyncio):
+    for test in (test_cli, test_cli_abuse, test_overflow, test_filter, test_netfilter, test_errors,
+                 test_asyncio):
         try:
             test()
         except Exception:

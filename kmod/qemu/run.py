@@ -138,7 +138,28 @@ def shared_libs(paths):
     return sorted(libs)
 
 
-def build_initramfs(path, ko, test_bin, with_python):
+def kernel_modules(release, names):
+    """Paths of the Debian kernel's modules ``names`` and of what they need,
+    dependencies first (the order insmod wants them in)."""
+    order = []
+
+    def visit(name):
+        if any(os.path.basename(p) == f"{name}.ko" for p in order):
+            return
+        out = subprocess.run(["modinfo", "-k", release, "-n", name], capture_output=True, text=True)
+        if out.returncode:
+            raise GuestError(f"module {name} of {release} not found (linux-image-amd64)")
+        deps = subprocess.run(["modinfo", "-k", release, "-F", "depends", name],
+                              capture_output=True, text=True).stdout.strip()
+        for dep in filter(None, deps.split(",")):
+            visit(dep)
+        order.append(out.stdout.strip())
+    for n in names:
+        visit(n)
+    return order
+
+
+def build_initramfs(path, ko, test_bin, with_python, modules=()):
     cpio = Cpio(path)
     for d in ("bin", "dev", "proc", "sys", "tmp", "usr/bin", "lib64"):
         cpio.dir(d)
@@ -146,6 +167,8 @@ def build_initramfs(path, ko, test_bin, with_python):
     cpio.copy(os.path.join(HERE, "init.sh"), "init", mode=0o755)
     cpio.copy(ko, "myring.ko")
     cpio.copy(test_bin, "myring_test")
+    for i, mod in enumerate(modules):     # loaded by /init in this order
+        cpio.copy(mod, f"modules/{i:02d}-{os.path.basename(mod)}")
     elves = ["/bin/busybox"]    # static as packaged (busybox-static); ldd finds nothing then
     if with_python:
         elves.append(f"/usr/bin/{PYVER}")
@@ -172,6 +195,7 @@ def build_initramfs(path, ko, test_bin, with_python):
         cpio.copy(f"/usr/bin/{PYVER}")
         cpio.symlink("usr/bin/python3", PYVER)
         cpio.copy(os.path.join(HERE, "guest_py.py"), "guest_py.py")
+        cpio.copy(os.path.join(HERE, "guest_soak.py"), "guest_soak.py")
     for lib in shared_libs(elves):
         cpio.copy(lib)
     cpio.close()
@@ -179,11 +203,22 @@ def build_initramfs(path, ko, test_bin, with_python):
 
 # --- running the guest ---
 
-def run_qemu(kernel, initrd, timeout, log_path):
+# slub_debug: every slab object is red-zoned and poisoned and checked on
+# free (the kernel has no KASAN or kmemleak), so a corrupting or
+# use-after-free path in the module's neighbourhood prints a "BUG <cache>"
+# report that the dmesg scan catches.
+KERNEL_ARGS = "console=ttyS0 quiet panic=-1 rdinit=/init slub_debug=FZP"
+
+
+def run_qemu(kernel, initrd, timeout, log_path, params=None, disk=None):
+    """Boot; ``params`` ({name: value}) reach /init as environment variables;
+    ``disk`` (a raw image) is the guest's /dev/vda."""
+    append = KERNEL_ARGS + "".join(f" {k}={v}" for k, v in (params or {}).items())
     cmd = ["qemu-system-x86_64", "-accel", "tcg", "-smp", "2", "-m", "1024",
-           "-kernel", kernel, "-initrd", initrd,
-           "-append", "console=ttyS0 quiet panic=-1 rdinit=/init",
+           "-kernel", kernel, "-initrd", initrd, "-append", append,
            "-nographic", "-no-reboot", "-nic", "none"]
+    if disk:
+        cmd += ["-drive", f"file={disk},format=raw,if=virtio,cache=unsafe"]
     start = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -228,18 +263,44 @@ def parse(text):
     return checks, blobs, markers
 
 
-def run(out_dir=DEFAULT_OUT, with_python=True, timeout=240):
-    """Build, boot, and return (checks, blobs, markers, log text, seconds)."""
+# what a kernel says when something went wrong (slub_debug reports start with BUG)
+KERNEL_TROUBLE = re.compile(r"\b(BUG|WARNING|Oops|RIP)\b|refcount|list_(add|del) corruption"
+                            r"|general protection|Call Trace|soft lockup|blocked for more than"
+                            r"|stall|Poison|Redzone|use-after-free")
+TAINT_MODULE = 4096 | 8192     # O (out-of-tree) and E (unsigned): what loading myring.ko sets
+
+
+def kernel_trouble(markers):
+    """The guest kernel's complaints: dmesg lines that report trouble, and
+    any taint other than the module's own (W warning, D oops, B bad page,
+    L lockup, ...).  An empty list when it stayed healthy."""
+    bad = [line for line in markers.get("MYRING-DMESG", []) if KERNEL_TROUBLE.search(line)]
+    taint = markers.get("MYRING-TAINT")
+    if not taint:
+        bad.append("no MYRING-TAINT line")
+    elif int(taint[0]) & ~TAINT_MODULE:
+        bad.append(f"kernel tainted {int(taint[0]):#x}")
+    return bad
+
+
+def run(out_dir=DEFAULT_OUT, with_python=True, timeout=240, params=None, disk=None):
+    """Build, boot, and return (checks, blobs, markers, log text, seconds).
+    ``params`` choose what the guest runs (see init.sh); with ``disk`` (a
+    raw image file) the guest gets it as /dev/vda, a channel for files too
+    big for the serial console."""
     ko = os.path.join(KMOD, "myring.ko")
     test_bin = os.path.join(KMOD, "myring_test")
     for p in (ko, test_bin):
         if not os.path.exists(p):
             raise GuestError(f"{p} missing: run `make -C kmod` first")
-    kernel = find_kernel(module_release(ko))
+    release = module_release(ko)
+    kernel = find_kernel(release)
     os.makedirs(out_dir, exist_ok=True)
     initrd = os.path.join(out_dir, "initramfs.cpio")
-    build_initramfs(initrd, ko, test_bin, with_python)
-    text, timed_out, secs = run_qemu(kernel, initrd, timeout, os.path.join(out_dir, "console.log"))
+    build_initramfs(initrd, ko, test_bin, with_python,
+                    kernel_modules(release, ["virtio_pci", "virtio_blk"]) if disk else ())
+    text, timed_out, secs = run_qemu(kernel, initrd, timeout, os.path.join(out_dir, "console.log"),
+                                     params, disk)
     checks, blobs, markers = parse(text)
     if timed_out:
         markers.setdefault("MYRING-TIMEOUT", []).append(f"{timeout}s")
@@ -254,11 +315,14 @@ def main(argv=None):
     ap.add_argument("--no-python", action="store_true", help="only the static C checks")
     ap.add_argument("--timeout", type=int, default=240)
     ap.add_argument("--out", default=DEFAULT_OUT)
+    ap.add_argument("--overflow-seconds", type=int, default=None,
+                    help="length of the overflow abuse in the guest (default 10)")
     args = ap.parse_args(argv)
     if not shutil.which("qemu-system-x86_64"):
         print("qemu-system-x86_64 not installed (apt install qemu-system-x86)", file=sys.stderr)
         return 2
-    checks, blobs, markers, text, secs = run(args.out, not args.no_python, args.timeout)
+    params = {} if args.overflow_seconds is None else {"myring_overflow_s": args.overflow_seconds}
+    checks, blobs, markers, text, secs = run(args.out, not args.no_python, args.timeout, params)
     for name, (ok, why) in checks.items():
         print(f"{'ok  ' if ok else 'FAIL'} {name} {why}")
     done = markers.get("MYRING-C-DONE", []) + markers.get("MYRING-PY-DONE", [])

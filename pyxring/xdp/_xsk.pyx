@@ -29,6 +29,7 @@ from pyxring.includes.posix_io cimport (
     AF_XDP, SOCK_RAW, SOCK_CLOEXEC, sendto, MSG_DONTWAIT, now_realtime_ns, now_monotonic_ns,
     pending_error)
 from pyxring.includes.if_xdp cimport *
+from pyxring.includes.atomics cimport load_acquire_u32
 from pyxring.xdp._ring cimport (xring, ring_init, ring_free, ring_reserve, ring_submit,
                                 ring_peek, ring_cancel, ring_release, ring_needs_wakeup,
                                 ring_addr, ring_desc, ring_in_flight)
@@ -157,6 +158,7 @@ cdef class XskSource(Source):
     cdef bint tx_copy_mode             # bound in copy mode: every TX kick is a sendto()
     cdef tx_port port                  # the TX ring for the replay send loop
     cdef uint64_t rx_packets           # handed to the user
+    cdef uint64_t frames_held          # RX chunks in batches not yet released
     cdef uint64_t wait_ns              # current sleep between drains (adaptive)
     cdef readonly bint poll_wait       # wait="poll": poll() whenever the ring is empty
     cdef uint64_t acc[6]               # XDP_STATISTICS of sockets already closed
@@ -426,6 +428,7 @@ cdef class XskSource(Source):
             if rc < 0:
                 raise_errno(-rc, f"waiting for packets on {self.name}")
             self.rx_packets += batch.count
+            self.frames_held += hold.n
             return batch.count
 
     cdef int _wait_and_take(self, Batch batch, batch_hold *hold, int timeout_ms,
@@ -635,6 +638,7 @@ cdef class XskSource(Source):
         if hold == NULL:
             return 0
         batch.cookie = 0
+        self.frames_held -= hold.n
         if self.qs != NULL and self.umem != NULL:
             with nogil:
                 for qi in range(self.nqueues):
@@ -881,11 +885,29 @@ cdef class XskSource(Source):
         # plus what was lost on the way is the best count there is
         received = prog["redirected"] if "redirected" in prog else self.rx_packets + dropped
         out = {"received": received, "dropped": dropped, "rx_packets": self.rx_packets}
+        # where the RX chunks are: with the kernel to fill, or with us; once
+        # the RX ring is drained and every batch released, fill_ring_level
+        # == rx_frames, or a chunk has leaked
+        out.update(rx_frames=self.rx_frames, frames_held=self.frames_held,
+                   fill_ring_level=self._fill_ring_level())
         out.update(st)
         out.update({f"xdp_{k}": v for k, v in prog.items()})
         out.update({"tx_sent": self.tx_sent, "tx_completed": self.tx_completed,
                     "tx_errors": self.tx_errors + st["tx_invalid_descs"]})
         return out
+
+    cdef uint64_t _fill_ring_level(self):
+        cdef uint64_t level = 0
+        cdef int i
+        if self.qs == NULL:
+            return 0
+        for i in range(self.nqueues):
+            if self.qs[i].fill.map != NULL:
+                # acquire pairs with the kernel's release of the consumer
+                # index as it takes chunks; the producer index is ours
+                level += <uint32_t>(self.qs[i].fill.producer[0] -
+                                    load_acquire_u32(self.qs[i].fill.consumer))
+        return level
 
     def info(self):
         """How the capture was set up (for logs and the CLI's -v)."""
