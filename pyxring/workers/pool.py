@@ -117,6 +117,7 @@ class WorkerPool:
         self.n = workers
         self.method = _start_method(start_method, spec)
         self.ctx = multiprocessing.get_context(self.method)
+        spec.forked = self.method == "fork"
         self.shared = self.ctx.RawArray("Q", workers * W.SLOTS)
         self.stop_flag = self.ctx.RawValue("b", 0)
         self.remaining = self.ctx.Value("q", count) if count else None

@@ -44,8 +44,10 @@ def main(spec, index, conn, shared, stop, remaining):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_term)
     libc = ctypes.CDLL(None, use_errno=True)
+    # SIGTERM when the parent goes (a forkserver's child: when the
+    # forkserver goes, which ends with the parent)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != spec.parent_pid:
+    if spec.forked and os.getppid() != spec.parent_pid:
         return                              # the parent died before prctl
     base = index * SLOTS
     try:
