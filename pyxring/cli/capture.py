@@ -11,6 +11,7 @@ import time
 from pyxring.errors import BackendUnavailable, ConfigError
 from pyxring.writer import FileLimitReached
 from pyxring.writer import cli as writer_cli
+from pyxring.workers import cli as workers_cli
 
 
 class _Stop(Exception):
@@ -51,6 +52,7 @@ def add_arguments(parser):
         if hasattr(mod, "add_cli_options"):
             mod.add_cli_options(parser.add_argument_group(f"{name} backend options"))
     writer_cli.add_arguments(parser)
+    workers_cli.add_arguments(parser)
 
 
 class _Tap:
@@ -106,6 +108,9 @@ def run(args, *, ready=None, tcpdump_mode=False):
         return 0
     if args.line_buffered:
         sys.stdout.reconfigure(line_buffering=True)
+    workers_cli.check(args, plan)
+    if workers_cli.wanted(args):
+        return workers_cli.run(args, plan)
     taps = _open_taps(plan, args)
     writer = None
     summary = None

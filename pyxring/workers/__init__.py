@@ -45,7 +45,7 @@ __all__ = ["run", "start", "WorkerPool", "RunResult", "WorkerResult", "WorkerErr
 
 def start(iface, handler, workers=2, *, fanout="hash", flags=(), group=None, split=None,
           program=None, backend="tpacket", filter=None, per="batch", init=None, reduce=None,
-          count=None, cpus=None, start_method=None, **capture):
+          finish=None, count=None, cpus=None, start_method=None, **capture):
     """Start the workers and return the WorkerPool once every one captures
     (``run`` is ``start`` + wait + ``join``).
 
@@ -55,6 +55,9 @@ def start(iface, handler, workers=2, *, fanout="hash", flags=(), group=None, spl
     first match wins, the last worker takes what matches none) means
     ``fanout="cbpf"``; ``program`` (an eBPF SOCKET_FILTER program fd, or
     None for the built-in host-pair hash) goes with ``fanout="ebpf"``.
+    ``finish(state, stats)`` runs in each worker after its last batch
+    (with its source's counters) and returns its result instead of the
+    state: close a file, turn a state into something picklable.
     ``count``: stop after that many packets in all (exactly: workers
     reserve their share of the count batch by batch).  ``cpus``: pin
     worker i to ``cpus[i % len(cpus)]``.  Other keywords go to the
@@ -62,6 +65,7 @@ def start(iface, handler, workers=2, *, fanout="hash", flags=(), group=None, spl
     """
     spec, xdp_parent = _plan(iface, handler, workers, fanout, flags, group, split, program,
                              backend, filter, per, init, reduce, cpus, capture)
+    spec.finish = finish
     pool = WorkerPool(spec, workers if backend != "xdp" else spec.nworkers,
                       start_method=start_method, count=count, xdp_parent=xdp_parent)
     try:
@@ -72,11 +76,13 @@ def start(iface, handler, workers=2, *, fanout="hash", flags=(), group=None, spl
         raise
 
 
-def run(iface, handler, workers=2, *, duration=None, count=None, on_ready=None, **kwargs):
+def run(iface, handler, workers=2, *, duration=None, count=None, on_ready=None, status=None,
+        **kwargs):
     """Capture with ``workers`` processes until ``duration`` seconds pass,
     ``count`` packets are handled, SIGINT or SIGTERM (when called from the
     main thread), or every worker has ended; returns the RunResult.
-    ``on_ready(pool)`` is called once every worker captures.  Other
+    ``on_ready(pool)`` is called once every worker captures, ``status(pool)``
+    every 0.1 s while they do (a live status line).  Other
     arguments: see ``start``."""
     import signal
     import threading
@@ -94,6 +100,8 @@ def run(iface, handler, workers=2, *, duration=None, count=None, on_ready=None, 
             on_ready(pool)
         deadline = time.monotonic() + duration if duration else None
         while not pool.finished.wait(0.1):
+            if status is not None:
+                status(pool)
             if deadline is not None and time.monotonic() >= deadline:
                 pool.stop()
                 deadline = None

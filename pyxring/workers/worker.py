@@ -71,6 +71,8 @@ def main(spec, index, conn, shared, stop, remaining):
         state = _loop(spec, src, state, shared, base, stop, remaining, stopping)
         shared[base + STATE] = DONE
         stats = src.stats()
+        if spec.finish is not None:
+            state = spec.finish(state, stats)
         src.close()
         conn.send(("done", state, stats))
     except BaseException:
