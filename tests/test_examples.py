@@ -91,3 +91,53 @@ def test_top_talkers_on_a_mix_matches_dpkt(lab):
     rows = run_top_talkers(lab, frames, (), "ether", "src", "02:00:00:00:00:01")
     assert rows == expected_talkers(frames)
     assert len(rows) == 5 and rows[0][3] == rows[1][3] == "15"
+
+
+def test_flows_per_worker_counts_each_flow_on_one_worker():
+    """Both directions of 12 UDP flows on a two-queue veth: the merged table
+    is the count of the frames sent (by dpkt), and each flow has one worker."""
+    import dpkt
+    from conftest import require_root
+    from pyxring.netlab import VethPair
+    require_root()
+    with VethPair(prefix="pxe", queues=2) as lab:
+        frames_a, frames_b = [], []
+        for f in range(12):
+            frames_a += lab.udp_frames(10 + f, sport=7000 + f, dport=9000)
+            frames_b += lab.udp_frames(5, sport=9000, dport=7000 + f, src="b")
+        n = len(frames_a) + len(frames_b)
+        proc = lab.popen("b", [sys.executable, f"{ROOT}/examples/flows_per_worker.py", lab.if_b,
+                               "--workers", "2", "-c", str(n), "udp"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                rows = [r.split() for r in
+                        lab.run_b(["cat", "/proc/net/packet"]).stdout.decode().splitlines()[1:]]
+                if sum(len(r) > 5 and r[4] == str(lab.ifindex_b) and r[5] == "1" for r in rows) >= 2:
+                    break
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.05)
+            time.sleep(0.2)
+            lab.send_frames(frames_a)
+            lab.send_frames(frames_b, side="b")
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, err
+    err = err.decode()
+    assert err.startswith(f"{n} packets, {n} received by filter, 0 dropped by kernel; 12 flows, "
+                          f"0 seen by two workers"), err
+    expect = collections.Counter()
+    for fr in frames_a + frames_b:
+        udp = dpkt.ethernet.Ethernet(fr).data.data
+        expect[tuple(sorted((udp.sport, udp.dport)))] += 1
+    rows = [line.split() for line in out.decode().splitlines()[1:]]
+    got = {}
+    for a, arrow, b, packets, worker in rows:
+        assert arrow == "<->" and worker in ("0", "1")
+        ports = tuple(sorted((int(a.rsplit(":", 1)[1]), int(b.split("/")[0].rsplit(":", 1)[1]))))
+        got[ports] = int(packets)
+    assert got == dict(expect.most_common(10))
