@@ -294,9 +294,11 @@ def _closing(args, res, out_paths, linktype, iface, description):
         for w in res.workers:
             ws = w.stats
             where = f"queues {w.queues}" if w.queues else f"fanout group {w.group}"
+            extra = "".join(f", {k}={ws[k]}" for k in ("rollover", "rollover_failed", "lost")
+                            if ws.get(k))
             lines.append(f"worker {w.index} (pid {w.pid}, {where}): {ws.get('captured', 0)} packets "
                          f"captured, {ws.get('received', 0)} received by filter, "
-                         f"{ws.get('dropped', 0)} dropped by kernel")
+                         f"{ws.get('dropped', 0)} dropped by kernel{extra}")
     sys.stderr.write("".join(line + "\n" for line in lines))
     sys.stderr.flush()
     return 1 if dead else 0
