@@ -36,7 +36,7 @@ ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, ROOT)
 
-from bench.run import GHOST_MAC, FRAME_LEN, preflight  # noqa: E402
+from bench.run import preflight, trafgen_config as run_config  # noqa: E402
 
 GEN_CPU, CONSUMER_CPU = 0, 1
 RUN_SECONDS = 3.0
@@ -68,19 +68,17 @@ def busy(pkt, n):
 
 
 def trafgen_config(path, lab):
-    """A 60-byte UDP frame to the ghost neighbour, its source port random."""
-    from pyxring import netlab
-    net = lab.ip_b.rsplit(".", 1)[0]
-    subprocess.run(["ip", "-n", lab.ns_a, "neigh", "replace", f"{net}.77", "lladdr", GHOST_MAC,
-                    "dev", lab.if_a, "nud", "permanent"], check=True)
-    frame = netlab.ipv4_udp_frame(lab.mac_a, GHOST_MAC, lab.ip_a, f"{net}.77", 40000, 9,
-                                  b"\0" * (FRAME_LEN - 42))
+    """bench.run's 60-byte UDP frame to the ghost neighbour, its source
+    port made random per frame (trafgen's drnd)."""
+    run_config(path, lab)
+    with open(path) as f:
+        head, body = f.read().split("{", 1)
+    octets = [b.strip() for b in body.rsplit("}", 1)[0].split(",")]
     sport = 34                                     # Ethernet 14 + IPv4 20
-    parts = [f"0x{b:02x}" for b in frame[:sport]] + ["drnd(2)"] + \
-            [f"0x{b:02x}" for b in frame[sport + 2:]]
+    octets[sport:sport + 2] = ["drnd(2)"]
     with open(path, "w") as f:
         f.write("/* 64-byte UDP frames, random source port: bench/workers.py */\n{ ")
-        f.write(", ".join(parts) + " }\n")
+        f.write(", ".join(octets) + " }\n")
 
 
 def send(lab, cfg, count, rate):

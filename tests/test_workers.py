@@ -5,10 +5,7 @@ import collections
 import operator
 import os
 import signal
-import socket
-import struct
 import sys
-import threading
 import time
 
 import pytest
@@ -16,7 +13,7 @@ import pytest
 from conftest import require_root
 from pyxring.errors import ConfigError
 from workers_lab import (collect_flows, collect_seqs, count_packets, fanout_socket,
-                         numbered_frames, send_on_cpu, seq_of, set_xps)
+                         numbered_frames, send_on_cpu, send_per_queue, two_queue_lab)
 
 pytestmark = pytest.mark.usefixtures("root")
 
@@ -30,11 +27,7 @@ def root():
 
 @pytest.fixture
 def lab2():
-    """A veth pair with two RX/TX queues a side, XPS mapping CPU q to TX queue q."""
-    require_root()
-    from pyxring.netlab import VethPair
-    with VethPair(prefix="pxk", queues=2) as pair:
-        set_xps(pair, "a")
+    with two_queue_lab("pxk") as pair:
         yield pair
 
 
@@ -110,10 +103,7 @@ def test_every_packet_reaches_exactly_one_worker(lab2, mode, flags):
 
 def test_qm_workers_see_only_their_queue(lab2):
     pool = start_b(lab2, collect_seqs, 2, fanout="qm", filter="udp", init=list, reduce=operator.add)
-    q0 = numbered_frames(lab2, 0, 300, sport=1)
-    q1 = numbered_frames(lab2, 300, 300, sport=2)
-    send_on_cpu(lab2, q0, 0)
-    send_on_cpu(lab2, q1, 1)
+    send_per_queue(lab2, 300)
     wait_handled(pool, 600)
     res = finish(pool)
     assert sorted(res.workers[0].result) == list(range(300))
@@ -295,14 +285,10 @@ def test_explicit_group_id(lab2):
 
 
 def test_xdp_workers_one_per_queue(lab2):
-    from pyxring.workers.fanout import MODES
     pool = start_b(lab2, collect_flows, None, backend="xdp", filter="udp", init=list,
                    reduce=operator.add, xdp_mode="native", frame_count=4096, rx_ring_size=1024)
     assert [r.queues for r in pool.results] == [[0], [1]]
-    q0 = numbered_frames(lab2, 0, 500, sport=1)
-    q1 = numbered_frames(lab2, 500, 500, sport=2)
-    send_on_cpu(lab2, q0, 0)
-    send_on_cpu(lab2, q1, 1)
+    send_per_queue(lab2, 500)
     wait_handled(pool, 1000)
     res = finish(pool)
     for i, w in enumerate(res.workers):

@@ -7,16 +7,13 @@ import time
 
 import pytest
 
-from conftest import ROOT, pyxring_cmd, require_root, require_tool, run_pyxring, wait_listening
-from workers_lab import numbered_frames, send_on_cpu, set_xps
+from conftest import ROOT, pyxring_cmd, require_tool, wait_listening
+from workers_lab import numbered_frames, send_on_cpu, two_queue_lab
 
 
 @pytest.fixture
 def lab2():
-    require_root()
-    from pyxring.netlab import VethPair
-    with VethPair(prefix="pxc", queues=2) as pair:
-        set_xps(pair, "a")
+    with two_queue_lab("pxc") as pair:
         yield pair
 
 

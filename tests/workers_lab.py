@@ -1,5 +1,6 @@
 """Helpers for the worker tests: numbered frames, senders pinned to a TX
 queue, and handlers importable by any start method."""
+import contextlib
 import os
 import socket
 import struct
@@ -83,3 +84,21 @@ def fanout_socket(lab, group, mode):
     s.bind((lab.if_b, 3))
     s.setsockopt(263, 18, group | (mode << 16))
     return s
+
+
+@contextlib.contextmanager
+def two_queue_lab(prefix):
+    """A veth pair with two RX/TX queues a side, XPS mapping CPU q to a's TX queue q."""
+    from conftest import require_root
+    from pyxring.netlab import VethPair
+    require_root()
+    with VethPair(prefix=prefix, queues=2) as pair:
+        set_xps(pair, "a")
+        yield pair
+
+
+def send_per_queue(lab, per_queue):
+    """``per_queue`` numbered frames on each of a's TX queues (b's RX queues):
+    queue q carries numbers q*per_queue .. (q+1)*per_queue-1."""
+    for q in (0, 1):
+        send_on_cpu(lab, numbered_frames(lab, q * per_queue, per_queue, sport=1 + q), q)

@@ -79,11 +79,13 @@ class _StatusLine:
         now = time.monotonic()
         if not force and now - self.last < 0.5:
             return
-        delivered = sum(t.src.delivered for t in taps)
-        dropped = sum(t.src.stats().get("dropped", 0) for t in taps)
+        self.show(now, sum(t.src.delivered for t in taps),
+                  f"{sum(t.src.stats().get('dropped', 0) for t in taps)} dropped")
+
+    def show(self, now, delivered, tail):
         rate = (delivered - self.last_count) / max(now - self.last, 1e-9)
         self.last, self.last_count = now, delivered
-        sys.stderr.write(f"\r{delivered} packets  {rate:,.0f} pps  {dropped} dropped  ")
+        sys.stderr.write(f"\r{delivered} packets  {rate:,.0f} pps  {tail}  ")
         sys.stderr.flush()
         self.drawn = True
 

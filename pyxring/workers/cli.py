@@ -97,6 +97,7 @@ def run(args, plan):
     from pyxring import workers
     from pyxring.cli import capture as cap_cli
     from pyxring.tpacket import default_linktype
+    from pyxring.workers.fanout import describe
     check(args, plan)
     iface = plan.ifaces[0]
     backend = args.backend
@@ -149,20 +150,18 @@ def run(args, plan):
             return {"path": sink.path, "written": sink.w.packets_written}
         return None
 
-    status = _Status(not getattr(args, "quiet", False) and args.write is not None)
+    status = _status_line(not getattr(args, "quiet", False) and args.write is not None)
 
     def on_ready(pool):
         if not getattr(args, "quiet", False):
             from pyxring.cli.capture import _linktype_text
-            what = (f"{pool.n} workers, fanout {workers.fanout.describe(pool.spec.type_flags)}"
+            what = (f"{pool.n} workers, fanout {describe(pool.spec.type_flags)}"
                     if backend == "tpacket" else
                     f"{pool.n} workers on queues {', '.join(str(r.queues) for r in pool.results)}")
             sys.stderr.write(f"pyxring: listening on {iface} ({backend} backend, {what}), link-type "
                              f"{_linktype_text(linktype)}, snapshot length {args.snaplen} bytes\n")
             sys.stderr.flush()
-        status.pool = pool
 
-    from pyxring.workers import fanout as F     # noqa: F401 (describe)
     kw = dict(fanout=fanout, flags=args.fanout_flags, group=args.fanout_group,
               split=args.fanout_split, backend=backend, filter=plan.expression or None,
               init=init, finish=finish, count=args.count, on_ready=on_ready, **capture)
@@ -205,31 +204,18 @@ def _remove(path):
         pass
 
 
-class _Status:
-    """The live status line (a terminal only): packets handled, summed."""
+def _status_line(enabled):
+    """capture's live status line (a terminal only), fed with the packets
+    the workers handled."""
+    from pyxring.cli.capture import _StatusLine
+    line = _StatusLine(enabled)
 
-    def __init__(self, enabled):
-        self.enabled = enabled and sys.stderr.isatty()
-        self.pool = None
-        self.last = time.monotonic()
-        self.count = 0
-        self.drawn = False
-
-    def tick(self, pool):
+    def tick(pool):
         now = time.monotonic()
-        if not self.enabled or now - self.last < 0.5:
-            return
-        total = sum(pool.handled())
-        rate = (total - self.count) / (now - self.last)
-        self.last, self.count = now, total
-        sys.stderr.write(f"\r{total} packets  {rate:,.0f} pps  {pool.n} workers  ")
-        sys.stderr.flush()
-        self.drawn = True
-
-    def clear(self):
-        if self.drawn:
-            sys.stderr.write("\r" + " " * 60 + "\r")
-            sys.stderr.flush()
+        if now - line.last >= 0.5:
+            line.show(now, sum(pool.handled()), f"{pool.n} workers")
+    line.tick = tick
+    return line
 
 
 def merge_files(paths, out, *, fmt="pcapng", linktype=1, snaplen=262144, iface=None,

@@ -35,7 +35,6 @@ class XdpParent:
 
     def attach(self, queue_fds):
         from pyxring import xdp
-        from pyxring.xdp import _bpf
         p = self.options
         self.restore = xdp._take_interface(self.iface, self.ifindex, p["xdp_replace"])
 
