@@ -296,3 +296,46 @@ def test_xdp_workers_one_per_queue(lab2):
         assert sorted(f[6] for f in w.result) == list(range(500 * i, 500 * (i + 1)))
     st = res.stats
     assert st["captured"] == 1000 and st["dropped"] == 0 and st["received"] == 1000
+
+
+def test_xdp_one_worker_takes_both_queues(lab2):
+    pool = start_b(lab2, collect_flows, 1, backend="xdp", filter="udp", init=list,
+                   reduce=operator.add, xdp_mode="native", frame_count=4096, rx_ring_size=1024)
+    assert [r.queues for r in pool.results] == [[0, 1]]
+    send_per_queue(lab2, 200)
+    wait_handled(pool, 400)
+    res = finish(pool)
+    assert {f[5] for f in res.result} == {0, 1}
+    assert sorted(f[6] for f in res.result) == list(range(400))
+
+
+def test_xdp_killed_worker_its_queue_goes_to_the_stack_and_is_counted(lab2):
+    pool = start_b(lab2, collect_flows, None, backend="xdp", filter="udp", init=list,
+                   reduce=operator.add, xdp_mode="native", frame_count=4096, rx_ring_size=1024)
+    send_per_queue(lab2, 200)
+    wait_handled(pool, 400)
+    os.kill(pool.results[1].pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pool.alive()[1] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    send_on_cpu(lab2, numbered_frames(lab2, 1000, 100, sport=9), 1)     # queue 1: nobody's
+    send_on_cpu(lab2, numbered_frames(lab2, 2000, 100, sport=8), 0)     # queue 0: worker 0
+    wait_handled(pool, 500)
+    res = finish(pool)
+    dead, alive = res.workers[1], res.workers[0]
+    assert dead.exit == "killed by SIGKILL" and alive.exit is None and not res.ok
+    assert sorted(f[6] for f in alive.result) == list(range(200)) + list(range(2000, 2100))
+    # the dead worker's socket received its 200 before it died; then its queue passed
+    assert dead.stats["received"] == 200
+    assert dead.stats["captured"] + dead.stats["dropped"] + dead.stats["lost"] == 200
+    assert res.stats["received"] == 500
+
+
+def test_an_open_error_in_a_worker_is_the_error_of_start(lab2):
+    from pyxring.errors import InterfaceError
+    with pytest.raises(ConfigError, match="block size 1000 must be a power of two"):
+        start_b(lab2, print, 2, block_size=1000)
+    with pytest.raises(InterfaceError, match="no such interface: nosuch0"):
+        from pyxring import workers
+        workers.start("nosuch0", print, 2)

@@ -88,7 +88,7 @@ def test_split_files_one_per_worker(lab2, tmp_path):
     out = tmp_path / "cap.pcapng"
     proc = start_capture(lab2, "--workers", "2", "--fanout", "lb", "--split", "-w", str(out), "udp")
     sent = send_flows(lab2, 1000)
-    code, err = stop_capture(proc)
+    code, err = stop_capture(proc, signal.SIGTERM)           # SIGTERM ends it like Ctrl-C
     assert code == 0, err
     files = [tmp_path / "cap.0.pcapng", tmp_path / "cap.1.pcapng"]
     assert sorted(os.listdir(tmp_path)) == ["cap.0.pcapng", "cap.1.pcapng"]
