@@ -339,3 +339,21 @@ def test_an_open_error_in_a_worker_is_the_error_of_start(lab2):
     with pytest.raises(InterfaceError, match="no such interface: nosuch0"):
         from pyxring import workers
         workers.start("nosuch0", print, 2)
+
+
+def test_one_queue_takes_one_af_xdp_socket_of_its_own_umem(lab2):
+    """What the README says AF_XDP allows on one queue: a second socket with
+    a UMEM of its own is refused (the kernel's EBUSY)."""
+    from pyxring.errors import ResourceBusy
+    from pyxring.xdp import link_info
+    from pyxring.xdp._xsk import XskSource
+    with lab2.enter_b():
+        idx = link_info(lab2.if_b)[0]
+        first = XskSource(lab2.if_b, idx, [0], frame_count=1024, rx_ring_size=512, batch_size=64,
+                          bind_mode="copy")
+        try:
+            with pytest.raises(ResourceBusy, match="another AF_XDP socket is bound to this queue"):
+                XskSource(lab2.if_b, idx, [0], frame_count=1024, rx_ring_size=512, batch_size=64,
+                          bind_mode="copy")
+        finally:
+            first.close()
