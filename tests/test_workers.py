@@ -12,8 +12,8 @@ import pytest
 
 from conftest import require_root
 from pyxring.errors import ConfigError
-from workers_lab import (collect_flows, collect_seqs, count_packets, fanout_socket,
-                         numbered_frames, send_on_cpu, send_per_queue, two_queue_lab)
+from workers_lab import (collect_flows, collect_lengths, collect_seqs, count_packets,
+                         fanout_socket, numbered_frames, send_on_cpu, send_per_queue, two_queue_lab)
 
 pytestmark = pytest.mark.usefixtures("root")
 
@@ -357,3 +357,28 @@ def test_one_queue_takes_one_af_xdp_socket_of_its_own_umem(lab2):
                           bind_mode="copy")
         finally:
             first.close()
+
+
+def test_defrag_flag_hands_workers_whole_datagrams(lab2):
+    """UDP datagrams sent in three IP fragments: with the defrag flag each
+    datagram reaches one worker whole (the kernel reassembles it before the
+    choice); without it, the workers get the fragments."""
+    from scapy.layers.inet import IP, UDP, fragment
+    from scapy.layers.l2 import Ether
+    frames = []
+    for i in range(40):
+        pkt = (Ether(src=lab2.mac_a, dst=lab2.mac_b) / IP(src=lab2.ip_a, dst=lab2.ip_b, id=100 + i)
+               / UDP(sport=6000 + i, dport=6001) / (bytes([i]) * 2000))
+        frames += [bytes(f) for f in fragment(pkt, fragsize=800)]
+    assert len(frames) == 120
+    for flags, want in ((("defrag",), [14 + 20 + 8 + 2000] * 40), ((), None)):
+        pool = start_b(lab2, collect_lengths, 2, fanout="hash", flags=flags, filter="ip",
+                       init=list, reduce=operator.add)
+        lab2.send_frames(frames)
+        wait_handled(pool, 40 if want else 120)
+        res = finish(pool)
+        if want:
+            assert sorted(res.result) == want
+            assert res.stats["captured"] == 40
+        else:
+            assert res.stats["captured"] == 120

@@ -102,3 +102,8 @@ def send_per_queue(lab, per_queue):
     queue q carries numbers q*per_queue .. (q+1)*per_queue-1."""
     for q in (0, 1):
         send_on_cpu(lab, numbered_frames(lab, q * per_queue, per_queue, sport=1 + q), q)
+
+
+def collect_lengths(batch, seen):
+    """A handler (with init=list): the frames' lengths on the wire."""
+    seen.extend(pkt.wirelen for pkt in batch)
