@@ -20,6 +20,7 @@ is reported as lost.
 import functools
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -140,7 +141,7 @@ class WorkerPool:
                                        self.remaining))
             try:
                 p.start()
-            except (TypeError, AttributeError, ValueError) as exc:
+            except (pickle.PicklingError, TypeError, AttributeError, ValueError) as exc:
                 if "pickle" in str(exc).lower() or "Can't" in str(exc):
                     self._abort()
                     raise ConfigError(
@@ -191,7 +192,6 @@ class WorkerPool:
         info = msg[1]
         r = self.results[i]
         r.group, r.queues = info["group"], info["queues"]
-        self.info = info
         for _ in range(max(1, len(info["queues"]))):
             self.fds[i].append(recv_handle(conn))
 
@@ -324,24 +324,22 @@ class WorkerPool:
         return RunResult(self.results, result, stats)
 
     def _xdp_received(self):
-        redirected = self.xdp.counters().get("redirected")
+        """A dead AF_XDP worker's ``received``: its socket's share of what
+        the program redirected (the total less the live workers' counts).
+        With several dead, each is given what it handled and dropped, and
+        the first the rest, as its loss."""
         dead = [r for r in self.results if r.stats.get("received") is None]
         if not dead:
             return
-        alive_received = sum(r.stats.get("received", 0) for r in self.results if r not in dead)
-        rest = max(0, (redirected or 0) - alive_received)
+        redirected = self.xdp.counters().get("redirected") or 0
+        alive = sum(r.stats.get("received", 0) for r in self.results if r not in dead)
+        rest = max(0, redirected - alive)
         for r in dead:
-            # one dead worker: exact; several: their total, shared out
-            share = rest if len(dead) == 1 else None
-            r.stats["received"] = share if share is not None else 0
-            if share is not None:
-                r.stats["lost"] = max(0, share - r.stats["dropped"] - r.stats["captured"])
-            else:
-                r.stats["lost"] = 0
-        if len(dead) > 1:
-            dead[0].stats["received"] = rest
-            dead[0].stats["lost"] = max(0, rest - sum(r.stats["dropped"] + r.stats["captured"]
-                                                      for r in dead))
+            r.stats["received"] = r.stats["captured"] + r.stats["dropped"]
+            r.stats["lost"] = 0
+        known = sum(r.stats["received"] for r in dead)
+        dead[0].stats["lost"] = max(0, rest - known)
+        dead[0].stats["received"] += dead[0].stats["lost"]
 
     def close(self):
         if not self.finished.is_set():
