@@ -383,3 +383,30 @@ def test_defrag_flag_hands_workers_whole_datagrams(lab2):
             assert res.stats["captured"] == 40
         else:
             assert res.stats["captured"] == 120
+
+
+def test_ebpf_program_of_the_callers_own(lab2):
+    """``program=FD``: a SOCKET_FILTER program the caller loaded (here: odd
+    UDP source ports to worker 1, even to worker 0)."""
+    from pyxring.bpf import ebpf as E
+    from pyxring.bpf import syscall
+    a = E.Asm()
+    a.mov64_reg(E.R6, E.R1)
+    a.raw(E.LD | E.H | 0x20, 0, 0, 0, -0x100000 + 20)     # the UDP source port (IPv4, no options)
+    a.alu32(E.AND, E.R0, 1)
+    a.exit()
+    fd = syscall.prog_load(a.assemble(), name="odd_sport", prog_type=1, attach_type=0,
+                           what="the test's fanout program")
+    try:
+        pool = start_b(lab2, collect_flows, 2, fanout="ebpf", program=fd, filter="udp",
+                       init=list, reduce=operator.add)
+    finally:
+        os.close(fd)                 # the group holds its own reference
+    frames = []
+    for sp in range(5000, 5020):
+        frames += numbered_frames(lab2, sp * 10, 10, sport=sp)
+    lab2.send_frames(frames)
+    wait_handled(pool, 200)
+    res = finish(pool)
+    for i, w in enumerate(res.workers):
+        assert len(w.result) == 100 and {f[2] % 2 for f in w.result} == {i}

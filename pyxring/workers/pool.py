@@ -134,6 +134,9 @@ class WorkerPool:
 
     # --- start-up ------------------------------------------------------
     def start(self):
+        if self.method != "fork" and isinstance(self.spec.program, int):
+            raise ConfigError(f"a fanout program given as a descriptor reaches forked workers "
+                              f"only, not {self.method} ones")
         for i in range(self.n):
             parent_end, child_end = self.ctx.Pipe(duplex=True)
             p = self.ctx.Process(target=W.main, name=f"pyxring-worker-{i}", daemon=True,
