@@ -5,12 +5,13 @@ import collections
 import operator
 import os
 import signal
+import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import require_root
+from conftest import ROOT, require_root, wait_capturing
 from pyxring.errors import ConfigError
 from workers_lab import (collect_flows, collect_lengths, collect_seqs, count_packets,
                          fanout_socket, numbered_frames, send_on_cpu, send_per_queue, two_queue_lab)
@@ -410,3 +411,32 @@ def test_ebpf_program_of_the_callers_own(lab2):
     res = finish(pool)
     for i, w in enumerate(res.workers):
         assert len(w.result) == 100 and {f[2] % 2 for f in w.result} == {i}
+
+
+def test_a_handler_typed_at_the_interactive_prompt(lab2):
+    """The interpreter's own prompt (python -i, reading stdin): a handler
+    defined there has no module to be imported from; forked workers run it."""
+    session = "\n".join([
+        "from pyxring import workers",
+        "import operator",
+        "def count(batch, n):",
+        "    return n + len(batch)",
+        "",
+        f"res = workers.run({lab2.if_b!r}, count, 2, fanout='lb', filter='udp', init=int, "
+        f"reduce=operator.add, count=300)",
+        "print('RESULT', res.result, res.ok)",
+        ""])
+    proc = lab2.popen("b", [sys.executable, "-q", "-i"], stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        proc.stdin.write(session.encode())
+        proc.stdin.flush()
+        wait_capturing(lab2, proc, sockets=2)
+        time.sleep(0.3)
+        lab2.send_frames(numbered_frames(lab2, 0, 400))
+        out, err = proc.communicate(b"exit()\n", timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert b"RESULT 300 True" in out, err
