@@ -69,8 +69,9 @@ class XdpParent:
         """No frame enters a worker's ring after this (the workers then
         drain what is there)."""
         if self.program is not None:
-            self.final_counters = self.program.counters()
             self.program.detach()
+            _grace_period()
+            self.final_counters = self.program.counters()
 
     def close(self):
         if self.program is not None:
@@ -83,6 +84,19 @@ class XdpParent:
         restore, self.restore = self.restore, None
         if restore is not None:
             restore()
+
+
+def _grace_period():
+    """Return once every receive path that could still run the detached
+    program is done: frames it redirected are in their rings then (they are
+    flushed at the end of the same NAPI poll, inside one RCU read section,
+    and MEMBARRIER_CMD_GLOBAL waits for an RCU grace period).  Where it is
+    refused (nohz_full), a pause long enough for one poll stands in."""
+    import ctypes
+    import time
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(324, 1, 0, 0) != 0:          # SYS_membarrier (x86_64), CMD_GLOBAL
+        time.sleep(0.01)
 
 
 def plan(spec, workers, filter):
