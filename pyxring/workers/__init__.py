@@ -28,12 +28,13 @@ replaced by every non-None value the handler returns (without ``init``,
 those values are combined with ``reduce``); the parent merges the
 workers' results with ``reduce`` (without it, ``result`` is their list).
 
-Processes: forked (start method ``fork``) when the calling process has
-one thread, so a handler typed at the prompt, a lambda or a closure works
-and nothing is pickled; otherwise (or ``start_method="forkserver"`` /
-``"spawn"``) the handler, ``init`` and ``reduce`` must be importable
-(defined in a module, or in a script's ``__main__`` under ``if __name__ ==
-"__main__":``).  Workers ignore SIGINT (Ctrl-C reaches the whole process
+Processes: forked (start method ``fork``), so a handler typed at the
+prompt, a lambda or a closure works and nothing is pickled; when the
+calling process runs other threads (whose locks a fork would copy held)
+and the handler, ``init``, ``reduce`` and ``finish`` are all importable
+from a module, a forkserver starts them instead.  ``start_method=`` chooses
+(``"forkserver"``/``"spawn"`` need importable callables: defined in a
+module, or in a script's ``__main__`` under ``if __name__ == "__main__":``).  Workers ignore SIGINT (Ctrl-C reaches the whole process
 group; the parent decides), stop on SIGTERM like on ``stop()``, and get
 SIGTERM when the parent dies.
 """

@@ -97,15 +97,33 @@ def sum_stats(dicts):
 
 
 def _start_method(requested, spec):
+    """fork unless it is risky and avoidable.  fork copies the parent, so a
+    handler typed at a prompt, a lambda or a closure works and nothing is
+    pickled; but a lock another thread holds at that moment stays held in
+    the child.  So when the caller runs other threads and every callable
+    can be imported by the workers, forkserver; otherwise fork."""
     if requested:
         return requested
-    # fork copies the parent: fine (and the only way for a handler typed at
-    # a prompt) unless other threads hold locks the child would inherit
     try:
         threads = len(os.listdir("/proc/self/task"))
     except OSError:
         threads = 1
-    return "fork" if threads == 1 else "forkserver"
+    if threads == 1 or isinstance(spec.program, int):
+        return "fork"          # (a program descriptor reaches forked workers only)
+    calls = (spec.handler, spec.init, spec.reduce, getattr(spec, "finish", None))
+    return "forkserver" if all(_importable(f) for f in calls if f is not None) else "fork"
+
+
+def _importable(f):
+    """Whether a worker started afresh can find ``f`` by its name."""
+    module = getattr(f, "__module__", None)
+    if module in (None, "__main__") or "<" in getattr(f, "__qualname__", "<"):
+        return False
+    try:
+        pickle.dumps(f)
+    except Exception:
+        return False
+    return True
 
 
 class WorkerPool:
