@@ -214,6 +214,51 @@ def run_pcapy(lab, cfg, n, rate, iters):
             "trafgen_rc": code}
 
 
+def death_accounting(rounds, frames_per_round=20000):
+    """Kill worker 1 of 2 (fanout lb) with SIGKILL 50 ms into a stream of
+    numbered frames sent as fast as one AF_PACKET socket sends: is every
+    frame counted by some socket (received by the survivor, or by the dead
+    socket, read by the parent before it lets the socket go)?  The parent
+    reads and closes a few microseconds apart; frames in between would be
+    counted by nobody."""
+    import operator
+    import signal
+    import socket
+    import threading
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from workers_lab import collect_seqs, numbered_frames, two_queue_lab
+    from pyxring import workers
+    rows = []
+    for _ in range(rounds):
+        with two_queue_lab("pxbk") as lab:
+            with lab.enter_b():
+                pool = workers.start(lab.if_b, collect_seqs, 2, fanout="lb", filter="udp",
+                                     init=list, reduce=operator.add, block_timeout_ms=10)
+            frames = numbered_frames(lab, 0, frames_per_round)
+            with lab.enter_a():
+                s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+            s.bind((lab.if_a, 0))
+            victim = pool.results[1].pid
+            killer = threading.Timer(0.05, os.kill, (victim, signal.SIGKILL))
+            killer.start()
+            t0 = time.monotonic()
+            for f in frames:
+                s.send(f)
+            elapsed = time.monotonic() - t0
+            s.close()
+            killer.join()
+            time.sleep(0.3)
+            pool.stop()
+            res = pool.join(30)
+            pool.close()
+        dead = res.workers[1].stats
+        rows.append({"sent": len(frames), "uncounted": len(frames) - res.stats["received"],
+                     "dead_received": dead.get("received"), "dead_lost": dead.get("lost"),
+                     "pps": round(len(frames) / elapsed), "exit": res.workers[1].exit})
+        print(f"kill round: {rows[-1]}", file=sys.stderr)
+    return rows
+
+
 def loss_free(runs):
     ok = [r["rate"] for r in runs if r["delivered"] > 0 and r["captured"] >= r["delivered"]]
     return max(ok) if ok else 0
@@ -224,6 +269,8 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="a short check: fewer rates")
     ap.add_argument("--rates", help="comma-separated rates (pps)")
     ap.add_argument("--consumers", default="tpacket,xdp,pcapy-ng")
+    ap.add_argument("--kill-rounds", type=int, default=None,
+                    help="rounds of the killed-worker accounting (default 20, --quick 5)")
     args = ap.parse_args(argv)
     why = preflight("bench.workers")
     if why is not None:
@@ -262,6 +309,8 @@ def main(argv=None):
                     if r["captured"] < r["delivered"] * 0.5:
                         break              # far past its limit: higher rates tell nothing
                 results["consumers"][name] = {"runs": runs, "loss_free_pps": loss_free(runs)}
+    kills = args.kill_rounds if args.kill_rounds is not None else (5 if args.quick else 20)
+    results["kills"] = death_accounting(kills) if kills else []
     write(results, "workers-quick" if args.quick else "workers")
     return 0
 
@@ -287,6 +336,15 @@ def write(results, stem):
         if one is not None and two is not None:
             met = "yes" if one and two >= 1.5 * one else "**no**"
             lines.append(f"- {backend}: {met} ({two:,} vs {one:,} pps)")
+    kills = results.get("kills") or []
+    if kills:
+        lines += ["", f"A worker killed with SIGKILL under a stream of numbered frames, "
+                      f"{len(kills)} rounds of {kills[0]['sent']:,} frames (about "
+                      f"{min(k['pps'] for k in kills):,}-{max(k['pps'] for k in kills):,} pps): "
+                      f"{sum(k['uncounted'] for k in kills)} frames counted by no socket; the "
+                      f"dead worker's loss (received, not handled) "
+                      f"{min(k['dead_lost'] for k in kills):,}-{max(k['dead_lost'] for k in kills):,} "
+                      f"frames a round."]
     lines += ["", "Every run: rate, frames delivered to b's interface, handled (per worker), "
               "kernel drops.", "", "| consumer | rate | delivered | handled | per worker | dropped |",
               "|---|---|---|---|---|---|"]
