@@ -186,3 +186,13 @@ def test_xdp_workers_merged_file(lab2, tmp_path):
     assert sorted(r[2] for r in rows) == list(range(sent))
     assert_time_ordered(rows)
     assert f"{sent} packets captured\n{sent} packets received by filter\n0 packets dropped" in err
+
+
+def test_duration_ends_the_workers(lab2, tmp_path):
+    out = tmp_path / "d.pcapng"
+    r = lab2.run_b(pyxring_cmd("capture", lab2.if_b, "--workers", "2", "--duration", "0.5",
+                               "-w", str(out), "udp"), check=False, cwd=ROOT, timeout=60)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert "0 packets captured\n0 packets received by filter\n0 packets dropped by kernel" in err
+    assert tshark_frames(str(out)) == []
