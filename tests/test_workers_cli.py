@@ -196,3 +196,38 @@ def test_duration_ends_the_workers(lab2, tmp_path):
     assert r.returncode == 0, err
     assert "0 packets captured\n0 packets received by filter\n0 packets dropped by kernel" in err
     assert tshark_frames(str(out)) == []
+
+
+def test_fanout_prog_a_clang_built_program_splits_by_vlan(lab2, tmp_path):
+    """examples/fanout_by_vlan.c, built by clang, chooses the worker: VLAN 10
+    to worker 0, VLAN 11 to worker 1 (tag id modulo 2), as tshark reads the
+    per-worker files."""
+    clang = require_tool("clang")
+    obj = tmp_path / "fanout_by_vlan.o"
+    arch = os.uname().machine
+    subprocess.run([clang, "-O2", "-g", "-target", "bpf", f"-I/usr/include/{arch}-linux-gnu",
+                    "-c", os.path.join(ROOT, "examples", "fanout_by_vlan.c"), "-o", str(obj)],
+                   check=True, capture_output=True, timeout=120)
+    out = tmp_path / "v.pcapng"
+    proc = start_capture(lab2, "--workers", "2", "--fanout-prog", str(obj), "--split",
+                         "-w", str(out), "vlan")
+    frames = []
+    for i in range(60):
+        frames += lab2.udp_frames(1, vlan=10 + i % 2, sport=4000 + i)
+    lab2.send_frames(frames)
+    code, err = stop_capture(proc)
+    assert code == 0, err
+    tshark = require_tool("tshark")
+    for i in (0, 1):
+        r = subprocess.run([tshark, "-r", str(tmp_path / f"v.{i}.pcapng"), "-T", "fields",
+                            "-e", "vlan.id"], capture_output=True, text=True, timeout=60)
+        assert r.stdout.split() == [str(10 + i)] * 30, (i, r.stdout)
+
+
+def test_fanout_prog_that_is_not_a_socket_program_exit_2(lab2):
+    xdp_obj = os.path.join(ROOT, "xdp_prog", "pyxring_xdp.o")
+    r = lab2.run_b(pyxring_cmd("capture", lab2.if_b, "--workers", "2", "--fanout-prog", xdp_obj,
+                               "-c", "1"), check=False, cwd=ROOT)
+    err = r.stderr.decode()
+    assert r.returncode == 2, err
+    assert "is not a socket program" in err and len(err.strip().splitlines()) == 1

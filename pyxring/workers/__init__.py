@@ -38,6 +38,8 @@ module, or in a script's ``__main__`` under ``if __name__ == "__main__":``).  Wo
 group; the parent decides), stop on SIGTERM like on ``stop()``, and get
 SIGTERM when the parent dies.
 """
+import os
+
 from pyxring.errors import ConfigError
 from pyxring.workers.pool import RunResult, WorkerError, WorkerPool, WorkerResult, sum_stats
 
@@ -54,8 +56,9 @@ def start(iface, handler, workers=2, *, fanout="hash", flags=(), group=None, spl
     id, default: one the kernel says is free) choose the TPACKET_V3 group;
     ``split`` (a list of tcpdump expressions, one per worker at most: the
     first match wins, the last worker takes what matches none) means
-    ``fanout="cbpf"``; ``program`` (an eBPF SOCKET_FILTER program fd, or
-    None for the built-in host-pair hash) goes with ``fanout="ebpf"``.
+    ``fanout="cbpf"``; ``program`` (a clang-built object's ``SEC("socket")``
+    program, by path; a loaded SOCKET_FILTER program's fd; or None for the
+    built-in host-pair hash) means ``fanout="ebpf"``.
     ``finish(state, stats)`` runs in each worker after its last batch
     (with its source's counters) and returns its result instead of the
     state: close a file, turn a state into something picklable.
@@ -64,17 +67,28 @@ def start(iface, handler, workers=2, *, fanout="hash", flags=(), group=None, spl
     worker i to ``cpus[i % len(cpus)]``.  Other keywords go to the
     backend's ``open`` (``snaplen``, ``promisc``, ``block_size``, ...).
     """
-    spec, xdp_parent = _plan(iface, handler, workers, fanout, flags, group, split, program,
-                             backend, filter, per, init, reduce, cpus, capture)
-    spec.finish = finish
-    pool = WorkerPool(spec, workers if backend != "xdp" else spec.nworkers,
-                      start_method=start_method, count=count, xdp_parent=xdp_parent)
+    loaded = None
+    if isinstance(program, (str, os.PathLike)):
+        if fanout not in ("hash", "ebpf"):
+            raise ConfigError(f"a fanout program means fanout 'ebpf', not {fanout!r}")
+        from pyxring.xdp import _bpf
+        loaded = program = _bpf.load_socket_program(os.fspath(program))
+        fanout = "ebpf"
     try:
-        return pool.start()
-    except BaseException:
-        if xdp_parent is not None:
-            xdp_parent.close()
-        raise
+        spec, xdp_parent = _plan(iface, handler, workers, fanout, flags, group, split, program,
+                                 backend, filter, per, init, reduce, cpus, capture)
+        spec.finish = finish
+        pool = WorkerPool(spec, workers if backend != "xdp" else spec.nworkers,
+                          start_method=start_method, count=count, xdp_parent=xdp_parent)
+        try:
+            return pool.start()
+        except BaseException:
+            if xdp_parent is not None:
+                xdp_parent.close()
+            raise
+    finally:
+        if loaded is not None:
+            os.close(loaded)          # the group holds the program now
 
 
 def run(iface, handler, workers=2, *, duration=None, count=None, on_ready=None, status=None,

@@ -36,6 +36,9 @@ def add_arguments(parser):
     g.add_argument("--fanout-split", dest="fanout_split", action="append", metavar="EXPR",
                    help="worker i takes what the i-th EXPR matches (first match wins; the last "
                         "worker takes the rest): fanout cbpf")
+    g.add_argument("--fanout-prog", dest="fanout_prog", metavar="FILE.o",
+                   help="a clang-built eBPF program (SEC(\"socket\")) returning each packet's "
+                        "worker: fanout ebpf (--fanout ebpf alone: the built-in host-pair hash)")
     g.add_argument("--split", dest="split_files", action="store_true",
                    help="with -w: one file per worker (FILE.0.pcapng, ...) instead of one "
                         "merged file")
@@ -50,7 +53,8 @@ def check(args, plan):
     if not wanted(args):
         for opt, name in ((args.fanout, "--fanout"), (args.fanout_flags, "--fanout-flag"),
                           (args.fanout_group is not None, "--fanout-group"),
-                          (args.fanout_split, "--fanout-split"), (args.split_files, "--split")):
+                          (args.fanout_split, "--fanout-split"), (args.split_files, "--split"),
+                          (args.fanout_prog, "--fanout-prog")):
             if opt:
                 raise ConfigError(f"{name} needs --workers N")
         return
@@ -115,7 +119,7 @@ def run(args, plan):
         if capture.get("direction") == "inout":
             capture["direction"] = "in"
         linktype = 1
-    fanout = args.fanout or "hash"
+    fanout = args.fanout or ("ebpf" if args.fanout_prog else "hash")
     n = args.workers
     description = (f"pyxring {backend} backend, {n} workers"
                    + (f" (fanout {fanout})" if backend == "tpacket" else " (one per RX queue set)"))
@@ -162,15 +166,19 @@ def run(args, plan):
                              f"{_linktype_text(linktype)}, snapshot length {args.snaplen} bytes\n")
             sys.stderr.flush()
 
+    if args.fanout_prog and not os.path.exists(args.fanout_prog):
+        raise ConfigError(f"--fanout-prog: no such file: {args.fanout_prog}")
     kw = dict(fanout=fanout, flags=args.fanout_flags, group=args.fanout_group,
-              split=args.fanout_split, backend=backend, filter=plan.expression or None,
+              split=args.fanout_split, program=args.fanout_prog, backend=backend, filter=plan.expression or None,
               init=init, finish=finish, count=args.count, on_ready=on_ready, **capture)
     if backend == "xdp":
-        for k in ("fanout", "flags", "group", "split"):
+        for k in ("fanout", "flags", "group", "split", "program"):
             kw.pop(k)
-        if args.fanout or args.fanout_flags or args.fanout_group is not None or args.fanout_split:
-            raise ConfigError("--fanout, --fanout-flag, --fanout-group and --fanout-split are "
-                              "the tpacket backend's: AF_XDP workers take RX queues")
+        if (args.fanout or args.fanout_flags or args.fanout_group is not None or args.fanout_split
+                or args.fanout_prog):
+            raise ConfigError("--fanout, --fanout-flag, --fanout-group, --fanout-split and "
+                              "--fanout-prog are the tpacket backend's: AF_XDP workers take RX "
+                              "queues")
     try:
         res = workers.run(iface, handle, n, duration=args.duration,
                           status=status.tick if status.enabled else None, **kw)
