@@ -36,14 +36,14 @@ ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, ROOT)
 
-from bench.run import preflight, trafgen_config as run_config  # noqa: E402
+from bench.run import preflight, run_generator, trafgen_config as run_config  # noqa: E402
 
 GEN_CPU, CONSUMER_CPU = 0, 1
 RUN_SECONDS = 3.0
 RING_NOTE = "4 MiB ring per worker (tpacket, pcapy-ng), 32768 UMEM chunks per worker (xdp)"
 FULL_RATES = [10_000, 20_000, 40_000, 60_000, 80_000, 100_000, 120_000, 140_000, 160_000,
-              200_000, 240_000]
-QUICK_RATES = [20_000, 60_000, 100_000, 140_000, 180_000]
+              200_000, 240_000, 300_000, 400_000]
+QUICK_RATES = [20_000, 60_000, 100_000, 140_000, 180_000, 240_000, 400_000]
 HANDLER_US = 5.0
 
 
@@ -82,12 +82,8 @@ def trafgen_config(path, lab):
 
 
 def send(lab, cfg, count, rate):
-    argv = ["ip", "netns", "exec", lab.ns_a, "taskset", "-c", str(GEN_CPU), "trafgen",
-            "--dev", lab.if_a, "--conf", cfg, "--num", str(count), "--cpus", "1",
-            "--no-sock-mem", "--notouch-irq", "--rate", f"{rate}pps"]
-    t0 = time.monotonic()
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=max(60, count / 5_000))
-    return r.returncode, time.monotonic() - t0, (r.stdout + r.stderr).strip()
+    """trafgen as bench.run drives it; (status, seconds it sent for, its output)."""
+    return run_generator(lab, cfg, count, rate)
 
 
 def rx_packets(lab):
@@ -259,8 +255,16 @@ def death_accounting(rounds, frames_per_round=20000):
     return rows
 
 
+def achieved(run):
+    """The rate the sender reached: on this machine a consumer sharing the
+    sender's CPU slows the sender down, so this, not the rate asked for,
+    is what a run shows."""
+    return round(run["delivered"] / run["wall"]) if run["wall"] else 0
+
+
 def loss_free(runs):
-    ok = [r["rate"] for r in runs if r["delivered"] > 0 and r["captured"] >= r["delivered"]]
+    """The highest achieved rate of the runs that handled every frame."""
+    ok = [achieved(r) for r in runs if r["delivered"] > 0 and r["captured"] >= r["delivered"]]
     return max(ok) if ok else 0
 
 
@@ -296,18 +300,23 @@ def main(argv=None):
             for n in (1, 2):
                 name = f"{consumer}, {n} worker{'s' if n > 1 else ''}"
                 runs = []
-                for rate in rates:
-                    if consumer == "pcapy-ng":
-                        r = run_pcapy(lab, cfg, n, rate, iters)
-                    else:
-                        r = run_pyxring(lab, cfg, consumer, n, rate, iters)
+
+                def measure(rate):
+                    r = (run_pcapy(lab, cfg, n, rate, iters) if consumer == "pcapy-ng"
+                         else run_pyxring(lab, cfg, consumer, n, rate, iters))
                     r["rate"] = rate
                     runs.append(r)
                     print(f"{name:24} {rate:>8} pps: delivered {r['delivered']}, handled "
                           f"{r['captured']} {r['per_worker']}, dropped {r['dropped']}",
                           file=sys.stderr)
-                    if r["captured"] < r["delivered"] * 0.5:
-                        break              # far past its limit: higher rates tell nothing
+                    return r
+                for rate in rates:
+                    r = measure(rate)
+                    if r["captured"] < r["delivered"] * 0.5 and rate != rates[-1]:
+                        # far past its limit: of the higher rates only the top one
+                        # (how much it handles overloaded) tells more
+                        measure(rates[-1])
+                        break
                 results["consumers"][name] = {"runs": runs, "loss_free_pps": loss_free(runs)}
     kills = args.kill_rounds if args.kill_rounds is not None else (5 if args.quick else 20)
     results["kills"] = death_accounting(kills) if kills else []
@@ -323,13 +332,16 @@ def write(results, stem):
              "", f"{results['when']}{' (quick run, provisional)' if results['quick'] else ''}; "
              f"rates tried: {', '.join(map(str, results['rates']))} pps, "
              f"{RUN_SECONDS:g} s each; {RING_NOTE}.", "",
-             "| consumer | loss-free rate (pps) | vs 1 worker |", "|---|---|---|"]
+             "| consumer | loss-free rate (achieved pps) | vs 1 worker |", "|---|---|---|"]
     c = results["consumers"]
     for name, v in c.items():
         base = c.get(name.split(",")[0] + ", 1 worker", {}).get("loss_free_pps") or 0
         ratio = f"{v['loss_free_pps'] / base:.2f}x" if base and name.endswith("workers") else "-"
         lines.append(f"| {name} | {v['loss_free_pps']:,} | {ratio} |")
-    lines += ["", "Target: 2 workers' loss-free rate at least 1.5x one worker's, both backends.", ""]
+    lines += ["", "The second worker shares CPU 0 with the sender and its receive softirq, "
+              "so the sender slows down: the rate is the one it reached (frames delivered over "
+              "trafgen's own sending time), not the one asked for.", "",
+              "Target: 2 workers' loss-free rate at least 1.5x one worker's, both backends.", ""]
     for backend in ("tpacket", "xdp"):
         one = c.get(f"{backend}, 1 worker", {}).get("loss_free_pps")
         two = c.get(f"{backend}, 2 workers", {}).get("loss_free_pps")
@@ -345,13 +357,15 @@ def write(results, stem):
                       f"dead worker's loss (received, not handled) "
                       f"{min(k['dead_lost'] for k in kills):,}-{max(k['dead_lost'] for k in kills):,} "
                       f"frames a round."]
-    lines += ["", "Every run: rate, frames delivered to b's interface, handled (per worker), "
-              "kernel drops.", "", "| consumer | rate | delivered | handled | per worker | dropped |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "Every run: rate asked, rate reached, frames delivered to b's interface, "
+              "handled (per worker), kernel drops.", "",
+              "| consumer | asked | reached | delivered | handled | per worker | dropped |",
+              "|---|---|---|---|---|---|---|"]
     for name, v in c.items():
         for r in v["runs"]:
-            lines.append(f"| {name} | {r['rate']:,} | {r['delivered']:,} | {r['captured']:,} | "
-                         f"{'/'.join(map(str, r['per_worker']))} | {r['dropped']:,} |")
+            lines.append(f"| {name} | {r['rate']:,} | {achieved(r):,} | {r['delivered']:,} | "
+                         f"{r['captured']:,} | {'/'.join(map(str, r['per_worker']))} | "
+                         f"{r['dropped']:,} |")
     with open(os.path.join(RESULTS, stem + ".md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines[:6 + len(c)]))

@@ -5,12 +5,14 @@ from bench import workers as bw
 
 def run(rate, delivered, captured):
     return {"rate": rate, "sent": delivered, "delivered": delivered, "captured": captured,
-            "dropped": delivered - captured, "per_worker": [captured], "wall": 1.0}
+            "dropped": delivered - captured, "per_worker": [captured], "wall": 3.0}
 
 
 def test_loss_free_rate_is_the_highest_rate_without_loss():
     runs = [run(10, 30, 30), run(20, 60, 60), run(40, 120, 119), run(60, 180, 180)]
-    assert bw.loss_free(runs) == 60          # a later clean run counts
+    assert bw.loss_free(runs) == 60          # a later clean run counts, at the rate reached
+    slow = dict(run(60, 90, 90), wall=3.0)   # asked 60, the sender reached 30
+    assert bw.loss_free([slow]) == 30
     assert bw.loss_free([run(10, 30, 29)]) == 0
     assert bw.loss_free([run(10, 0, 0)]) == 0   # nothing delivered proves nothing
 
@@ -26,6 +28,7 @@ def test_the_table_and_the_target(tmp_path, monkeypatch):
     bw.write(results, "w")
     text = (tmp_path / "w.md").read_text()
     assert "| tpacket, 2 workers | 20 | 2.00x |" in text
+    assert "| tpacket, 2 workers | 20 | 20 | 60 | 60 | 60 | 0 |" in text
     assert "- tpacket: yes (20 vs 10 pps)" in text
     assert "- xdp: **no** (10 vs 10 pps)" in text
     assert (tmp_path / "w.json").exists()
