@@ -82,6 +82,7 @@ bench: build xdp
 	$(PY) -m bench.replay $(REPLAY_ARGS)
 	$(PY) -m bench.writer $(WRITER_BENCH_ARGS)
 	$(PY) -m bench.printing
+	$(PY) -m bench.workers $(WORKERS_BENCH_ARGS)
 
 # not part of `make test`: about an hour, as root, on an otherwise idle machine
 soak: build xdp kmod

@@ -69,3 +69,20 @@ def pyxring_cmd(*args):
 def run_pyxring(*args, timeout=60, **kw):
     kw.setdefault("capture_output", True)
     return subprocess.run(pyxring_cmd(*args), timeout=timeout, cwd=ROOT, **kw)
+
+
+def wait_capturing(lab, proc, timeout=20, sockets=1):
+    """Until the example's AF_PACKET sockets (``sockets`` of them) receive on
+    if_b (its capture is armed): /proc/net/packet of namespace b lists them
+    with the ifindex and R(unning) 1, which the kernel sets once a socket's
+    hook is in place."""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [r.split() for r in
+                lab.run_b(["cat", "/proc/net/packet"]).stdout.decode().splitlines()[1:]]
+        if sum(len(r) > 5 and r[4] == str(lab.ifindex_b) and r[5] == "1" for r in rows) >= sockets:
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the example never started capturing")

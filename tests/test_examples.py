@@ -6,31 +6,18 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT
+from conftest import ROOT, wait_capturing
 
 
-def wait_capturing(lab, proc, timeout=20):
-    """Until the example's AF_PACKET socket receives on if_b (its capture is
-    armed): /proc/net/packet of namespace b lists it with the ifindex and
-    R(unning) 1, which the kernel sets once the socket's hook is in place."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        rows = [r.split() for r in
-                lab.run_b(["cat", "/proc/net/packet"]).stdout.decode().splitlines()[1:]]
-        if any(len(r) > 5 and r[4] == str(lab.ifindex_b) and r[5] == "1" for r in rows):
-            return
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    raise AssertionError("the example never started capturing")
-
-
-def run_top_talkers(lab, frames_a, frames_b=(), *args):
-    n = len(frames_a) + len(frames_b)
-    proc = lab.popen("b", [sys.executable, f"{ROOT}/examples/top_talkers.py", lab.if_b,
-                           "-c", str(n), "--backend", "tpacket", *args],
-                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+def run_example(lab, argv, frames_a, frames_b=(), sockets=1, settle=0.0):
+    """Run an example in namespace b; once its ``sockets`` capture sockets
+    receive (and ``settle`` seconds), send the frames from a (and b); its
+    output and error text, after checking it ended well."""
+    proc = lab.popen("b", [sys.executable, *argv], stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE, cwd=ROOT)
     try:
-        wait_capturing(lab, proc)
+        wait_capturing(lab, proc, sockets=sockets)
+        time.sleep(settle)
         lab.send_frames(frames_a)
         if frames_b:
             lab.send_frames(frames_b, side="b")
@@ -40,6 +27,13 @@ def run_top_talkers(lab, frames_a, frames_b=(), *args):
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, err
+    return out, err
+
+
+def run_top_talkers(lab, frames_a, frames_b=(), *args):
+    n = len(frames_a) + len(frames_b)
+    out, err = run_example(lab, [f"{ROOT}/examples/top_talkers.py", lab.if_b, "-c", str(n),
+                                 "--backend", "tpacket", *args], frames_a, frames_b)
     assert err.decode().strip().startswith(f"{n} packets, {n} received by filter, 0 dropped")
     return [line.split() for line in out.decode().splitlines()[1:]]
 
@@ -91,3 +85,36 @@ def test_top_talkers_on_a_mix_matches_dpkt(lab):
     rows = run_top_talkers(lab, frames, (), "ether", "src", "02:00:00:00:00:01")
     assert rows == expected_talkers(frames)
     assert len(rows) == 5 and rows[0][3] == rows[1][3] == "15"
+
+
+def test_flows_per_worker_counts_each_flow_on_one_worker():
+    """Both directions of 12 UDP flows on a two-queue veth: the merged table
+    is the count of the frames sent (by dpkt), and each flow has one worker."""
+    import dpkt
+    from conftest import require_root
+    from pyxring.netlab import VethPair
+    require_root()
+    with VethPair(prefix="pxe", queues=2) as lab:
+        frames_a, frames_b = [], []
+        for f in range(12):
+            frames_a += lab.udp_frames(10 + f, sport=7000 + f, dport=9000)
+            frames_b += lab.udp_frames(5, sport=9000, dport=7000 + f, src="b")
+        n = len(frames_a) + len(frames_b)
+        # settle: both sockets have joined the group and have their filter
+        out, err = run_example(lab, [f"{ROOT}/examples/flows_per_worker.py", lab.if_b,
+                                     "--workers", "2", "-c", str(n), "udp"],
+                               frames_a, frames_b, sockets=2, settle=0.2)
+    err = err.decode()
+    assert err.startswith(f"{n} packets, {n} received by filter, 0 dropped by kernel; 12 flows, "
+                          f"0 seen by two workers"), err
+    expect = collections.Counter()
+    for fr in frames_a + frames_b:
+        udp = dpkt.ethernet.Ethernet(fr).data.data
+        expect[tuple(sorted((udp.sport, udp.dport)))] += 1
+    rows = [line.split() for line in out.decode().splitlines()[1:]]
+    got = {}
+    for a, arrow, b, packets, worker in rows:
+        assert arrow == "<->" and worker in ("0", "1")
+        ports = tuple(sorted((int(a.rsplit(":", 1)[1]), int(b.split("/")[0].rsplit(":", 1)[1]))))
+        got[ports] = int(packets)
+    assert got == dict(expect.most_common(10))

@@ -17,7 +17,7 @@ from .errors import FilterLoadError
 
 SYS_bpf = 321   # x86_64
 
-BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM = 0, 1, 2
+BPF_MAP_CREATE, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_ELEM, BPF_MAP_DELETE_ELEM = 0, 1, 2, 3
 BPF_PROG_LOAD, BPF_PROG_TEST_RUN = 5, 10
 
 BPF_MAP_TYPE_PROG_ARRAY = 3
@@ -80,6 +80,14 @@ def map_update(fd, key, value, flags=0):
     r = _bpf(BPF_MAP_UPDATE_ELEM, attr)
     if r < 0:
         raise_errno(-r, f"updating BPF map fd {fd}")
+
+
+def map_delete(fd, key):
+    """Remove ``key`` (bytes) from the map; a missing key is not an error."""
+    k = ctypes.create_string_buffer(key, len(key))
+    r = _bpf(BPF_MAP_DELETE_ELEM, _attr("=IIQ", fd, 0, _addr(k)))
+    if r < 0 and -r != errno.ENOENT:
+        raise_errno(-r, f"deleting from BPF map fd {fd}")
 
 
 def map_lookup(fd, key, value_size):

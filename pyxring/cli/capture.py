@@ -12,6 +12,7 @@ from pyxring.errors import BackendUnavailable, ConfigError
 from pyxring.writer import FileLimitReached
 from pyxring.writer import cli as writer_cli
 from pyxring.printer import options as printer_options
+from pyxring.workers import cli as workers_cli
 
 
 class _Stop(Exception):
@@ -53,6 +54,7 @@ def add_arguments(parser):
         if hasattr(mod, "add_cli_options"):
             mod.add_cli_options(parser.add_argument_group(f"{name} backend options"))
     writer_cli.add_arguments(parser)
+    workers_cli.add_arguments(parser)
 
 
 class _Tap:
@@ -79,11 +81,13 @@ class _StatusLine:
         now = time.monotonic()
         if not force and now - self.last < 0.5:
             return
-        delivered = sum(t.src.delivered for t in taps)
-        dropped = sum(t.src.stats().get("dropped", 0) for t in taps)
+        self.show(now, sum(t.src.delivered for t in taps),
+                  f"{sum(t.src.stats().get('dropped', 0) for t in taps)} dropped")
+
+    def show(self, now, delivered, tail):
         rate = (delivered - self.last_count) / max(now - self.last, 1e-9)
         self.last, self.last_count = now, delivered
-        sys.stderr.write(f"\r{delivered} packets  {rate:,.0f} pps  {dropped} dropped  ")
+        sys.stderr.write(f"\r{delivered} packets  {rate:,.0f} pps  {tail}  ")
         sys.stderr.flush()
         self.drawn = True
 
@@ -108,6 +112,9 @@ def run(args, *, ready=None, tcpdump_mode=False):
         return 0
     if args.line_buffered:
         sys.stdout.reconfigure(line_buffering=True)
+    workers_cli.check(args, plan)
+    if workers_cli.wanted(args):
+        return workers_cli.run(args, plan)
     taps = _open_taps(plan, args)
     writer = None
     summary = None

@@ -59,6 +59,11 @@ cdef extern from "<linux/if_packet.h>" nogil:
         uint32_t offset_to_priv
         tpacket_bd_header_u hdr
 
+    struct tpacket_rollover_stats:
+        uint64_t tp_all
+        uint64_t tp_huge
+        uint64_t tp_failed
+
     struct tpacket_req3:
         unsigned int tp_block_size
         unsigned int tp_block_nr
@@ -87,6 +92,11 @@ cdef extern from "<linux/if_packet.h>" nogil:
         TP_STATUS_VLAN_TPID_VALID
         TP_FT_REQ_FILL_RXHASH
         TPACKET_ALIGNMENT
+        PACKET_FANOUT
+        PACKET_FANOUT_DATA
+        PACKET_ROLLOVER_STATS
+        PACKET_FANOUT_FLAG_ROLLOVER
+        PACKET_FANOUT_FLAG_UNIQUEID
 
     int TPACKET_ALIGN(int x)
 

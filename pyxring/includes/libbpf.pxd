@@ -26,6 +26,7 @@ cdef extern from "<bpf/libbpf.h>" nogil:
     uint32_t bpf_program__flags(const bpf_program *prog)
     void bpf_program__set_ifindex(bpf_program *prog, uint32_t ifindex)
     int bpf_program__set_type(bpf_program *prog, int type)
+    int bpf_program__type(const bpf_program *prog)
     int libbpf_num_possible_cpus()
     ctypedef int (*libbpf_print_fn_t)(int level, const char *fmt, void *args)
     libbpf_print_fn_t libbpf_set_print(libbpf_print_fn_t fn)
@@ -60,6 +61,7 @@ cdef extern from "<linux/bpf.h>" nogil:
     enum:
         BPF_XDP
         BPF_PROG_TYPE_XDP
+        BPF_PROG_TYPE_SOCKET_FILTER
         BPF_F_XDP_HAS_FRAGS
         BPF_OBJ_NAME_LEN
     struct bpf_map_info:

@@ -57,23 +57,32 @@ cdef class TPacketSource(Source):
     cdef uint64_t expected_seq         # seq_num the kernel gives the next block it opens
     cdef bpf_program userland          # filter run here when the kernel can't (cooked mode)
     cdef bytes userland_code
+    cdef readonly int fanout_group     # PACKET_FANOUT group id joined, -1 when none
+    cdef readonly int fanout_type_flags
 
     def __cinit__(self, *args, **kwargs):
         self.fd = -1
         self.ring = NULL
         self.expected_seq = 1            # the kernel numbers blocks from 1 (init_prb_bdqc)
+        self.fanout_group = -1
 
     def __init__(self, str iface, *, snaplen=262144, bint promisc=True,
                  str direction="inout", list bpf=None, block_size=1 << 20,
                  block_count=64, frame_size=2048, block_timeout_ms=100, bint rxhash=False,
-                 linktype=None, list userland_bpf=None, bint hw_timestamps=False):
+                 linktype=None, list userland_bpf=None, bint hw_timestamps=False,
+                 fanout=None):
         """``iface`` "any" captures on every interface of the namespace in
         cooked mode.  ``linktype``: LINKTYPE_ETHERNET (or another label of
         the same frames, e.g. 143 DOCSIS, 101 RAW for an interface without a
         link-layer header), or LINKTYPE_LINUX_SLL / LINKTYPE_LINUX_SLL2 for
         cooked mode (the default for "any").  ``bpf`` runs in the kernel;
         ``userland_bpf`` (cooked mode only) runs here on the cooked frame,
-        for expressions the kernel can't run."""
+        for expressions the kernel can't run.
+
+        ``fanout`` joins a PACKET_FANOUT group once bound: ``(group id,
+        mode | flags, program)`` where program is None, a list of classic
+        BPF instructions (PACKET_FANOUT_CBPF) or an eBPF program fd
+        (PACKET_FANOUT_EBPF) for the group; see ``pyxring.workers.fanout``."""
         # checked as Python ints first: a bad value is a ConfigError naming
         # it, never an OverflowError from the C conversion
         validate_ring(block_size, block_count, frame_size, block_timeout_ms, snaplen)
@@ -115,12 +124,12 @@ cdef class TPacketSource(Source):
             self.userland.bf_insns = <bpf_insn *><char *>self.userland_code
             self.wp.userland = &self.userland
         try:
-            self._open(bpf, rxhash)
+            self._open(bpf, rxhash, fanout)
         except BaseException:
             self._teardown()
             raise
 
-    cdef _open(self, list bpf, bint rxhash):
+    cdef _open(self, list bpf, bint rxhash, fanout):
         cdef int one = 1, version = TPACKET_V3, timesource = SOF_TIMESTAMPING_RAW_HARDWARE
         cdef tpacket_req3 req
         cdef sockaddr_ll sll
@@ -132,7 +141,13 @@ cdef class TPacketSource(Source):
         self.fd = socket(AF_PACKET, (SOCK_DGRAM if self.wp.cooked else SOCK_RAW) | SOCK_CLOEXEC, 0)
         if self.fd < 0:
             raise_errno(errno, f"opening an AF_PACKET socket for {self.name}")
-        if bpf is not None:
+        if fanout is not None:
+            # A bound socket receives everything on its own until it joins
+            # the group (the kernel only joins running sockets), and those
+            # packets would be copies of what the group's members get:
+            # accept nothing until the socket is a member, then the filter.
+            attach_filter(self.fd, [(0x06, 0, 0, 0)], self.name)     # BPF_RET|BPF_K 0
+        elif bpf is not None:
             attach_filter(self.fd, bpf, self.name)
         if setsockopt(self.fd, SOL_PACKET, PACKET_VERSION, &version, sizeof(version)) < 0:
             raise_errno(errno, f"selecting TPACKET_V3 on {self.name}")
@@ -173,6 +188,44 @@ cdef class TPacketSource(Source):
             # the membership ends with the socket, so a crash can't leave promisc on
             if setsockopt(self.fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0:
                 raise_errno(errno, f"enabling promiscuous mode on {self.name}")
+        if fanout is not None:
+            self._join_fanout(fanout[0], fanout[1], fanout[2])
+            attach_filter(self.fd, bpf if bpf is not None else [(0x06, 0, 0, 262144)], self.name)
+
+    cdef _join_fanout(self, int group, int type_flags, program):
+        cdef int arg = (group & 0xFFFF) | ((type_flags & 0xFFFF) << 16)
+        cdef int got = 0, prog_fd
+        cdef socklen_t ln = sizeof(got)
+        cdef sock_fprog fprog
+        cdef const unsigned char[:] code
+        if setsockopt(self.fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof(arg)) < 0:
+            err = errno
+            what = f"joining fanout group {group} on {self.name}"
+            if err == _errno.EINVAL:
+                raise ConfigError(f"{what}: the group exists with another mode or other flags, "
+                                  f"or on another interface")
+            if err == _errno.ENOSPC:
+                raise ConfigError(f"{what}: the group is full")
+            raise_errno(err, what)
+        # the id the kernel gave (PACKET_FANOUT_FLAG_UNIQUEID), mode and flags
+        if getsockopt(self.fd, SOL_PACKET, PACKET_FANOUT, &got, &ln) < 0:
+            raise_errno(errno, f"reading the fanout group of {self.name}")
+        self.fanout_group = got & 0xFFFF
+        self.fanout_type_flags = (got >> 16) & 0xFFFF
+        if program is None:
+            return
+        if isinstance(program, list):
+            code = pack_insns(program)
+            fprog.len = len(program)
+            fprog.filter = <sock_filter *>&code[0]
+            if setsockopt(self.fd, SOL_PACKET, PACKET_FANOUT_DATA, &fprog, sizeof(fprog)) < 0:
+                raise_errno(errno, f"setting the fanout program of group {self.fanout_group} "
+                                   f"on {self.name}")
+        else:
+            prog_fd = program
+            if setsockopt(self.fd, SOL_PACKET, PACKET_FANOUT_DATA, &prog_fd, sizeof(prog_fd)) < 0:
+                raise_errno(errno, f"setting the eBPF fanout program of group "
+                                   f"{self.fanout_group} on {self.name}")
 
     cdef _enable_hw_timestamps(self):
         """Ask the driver to time-stamp every received packet (libpcap's
@@ -315,8 +368,22 @@ cdef class TPacketSource(Source):
                 self.st_packets += st.tp_packets
                 self.st_drops += st.tp_drops
                 self.st_freeze += st.tp_freeze_q_cnt
-        return {"received": self.st_packets, "dropped": self.st_drops,
-                "freeze_count": self.st_freeze}
+        out = {"received": self.st_packets, "dropped": self.st_drops,
+               "freeze_count": self.st_freeze}
+        if self.fanout_group >= 0 and self.fd >= 0 and (
+                (self.fanout_type_flags & 0xFF) == 3 or self.fanout_type_flags & PACKET_FANOUT_FLAG_ROLLOVER):
+            self._rollover_stats(out)
+        return out
+
+    cdef _rollover_stats(self, dict out):
+        # cumulative in the kernel (not reset on read); only rollover groups have them
+        cdef tpacket_rollover_stats rs
+        cdef socklen_t ln = sizeof(rs)
+        memset(&rs, 0, sizeof(rs))
+        if getsockopt(self.fd, SOL_PACKET, PACKET_ROLLOVER_STATS, &rs, &ln) == 0:
+            out["rollover"] = rs.tp_all
+            out["rollover_huge"] = rs.tp_huge
+            out["rollover_failed"] = rs.tp_failed
 
     def fileno(self):
         return self.fd

@@ -348,6 +348,54 @@ cdef class XdpProgram:
             bpf_object__close(self.obj)
 
 
+def load_socket_program(str path, prog_name=None):
+    """Load a SOCKET_FILTER program (``SEC("socket")``) from a clang-built
+    object, e.g. a PACKET_FANOUT_EBPF program choosing a worker; returns a
+    descriptor of its own (the object is closed: the program lives while
+    the descriptor, or a fanout group using it, does)."""
+    cdef bpf_object *obj
+    cdef bpf_program *p
+    cdef bpf_program *chosen = NULL
+    cdef int err, fd
+    pyxring_bpf_log_reset()
+    obj = bpf_object__open_file(path.encode(), NULL)
+    if obj == NULL:
+        raise_errno(errno or 2, f"opening BPF object {path}", _log_tail(3))
+    try:
+        p = bpf_object__next_program(obj, NULL)
+        while p != NULL:
+            name = bpf_program__name(p).decode()
+            if chosen == NULL and (prog_name is None or name == prog_name):
+                chosen = p
+            else:
+                bpf_program__set_autoload(p, False)
+            p = bpf_object__next_program(obj, p)
+        if chosen == NULL:
+            raise ConfigError(f"{path}: no program named {prog_name!r}" if prog_name
+                              else f"{path}: no program in the object")
+        if bpf_program__type(chosen) != BPF_PROG_TYPE_SOCKET_FILTER:
+            raise ConfigError(f"{path}: {bpf_program__name(chosen).decode()} is not a socket "
+                              f"program (SEC(\"socket\"))")
+        err = bpf_object__load(obj)
+        if err < 0:
+            raise_errno(-err, f"loading {bpf_program__name(chosen).decode()} from {path}", _log_tail())
+        fd = fcntl_dupfd(bpf_program__fd(chosen))
+        if fd < 0:
+            raise_errno(errno, f"keeping the program of {path}")
+        return fd
+    finally:
+        bpf_object__close(obj)
+
+
+cdef extern from "<fcntl.h>" nogil:
+    int fcntl(int fd, int cmd, ...)
+    enum: F_DUPFD_CLOEXEC
+
+
+cdef int fcntl_dupfd(int fd):
+    return fcntl(fd, F_DUPFD_CLOEXEC, 3)
+
+
 def adopt(keeper, int prog_fd, int xsks_map_fd, int counters_fd, int filter_map_fd,
           str ifname, int ifindex, str name, str path):
     """An ``XdpProgram`` over fds loaded by someone else (bcc): attached,
