@@ -30,7 +30,8 @@ def open(frames, *, linktype=1, ts_ns=None, wirelen=None, ifindex=0, queue=0,
 
 
 def from_arrow(record_batches, *, order=None, interface_ids=None, interfaces=None,
-               batch_size=8192, split_by_interface=False, name="arrow", linktype=1):
+               batch_size=8192, split_by_interface=False, name="arrow", linktype=1,
+               validated=False):
     """A source over the frames of Arrow record batches in the
     ``pyxring.columns/1`` schema (``batch.to_arrow()``, a stream message,
     a Parquet file read back), without copying them: each descriptor points
@@ -40,11 +41,14 @@ def from_arrow(record_batches, *, order=None, interface_ids=None, interfaces=Non
     per record batch for the packets' ``ifindex`` (default: the ``ifindex``
     column); ``split_by_interface``: no batch mixes two interfaces;
     ``interfaces``: the interface table (``pyxring.file.blocks.Interface``
-    objects) a batch's ``to_arrow()`` names in its metadata.  Its batches
-    write, filter, print and decode like a ring's."""
+    objects) a batch's ``to_arrow()`` names in its metadata; ``validated``:
+    the caller has checked the record batches (``validate(full=True)``),
+    which is otherwise done here.  Its batches write, filter, print and
+    decode like a ring's."""
     from pyxring.memory._arrow import ArrowFrames
     if hasattr(record_batches, "num_rows"):
         record_batches = [record_batches]
     return ArrowFrames(record_batches, order=order, interface_ids=interface_ids,
                        interfaces=interfaces, batch_size=batch_size,
-                       split_by_interface=split_by_interface, name=name, linktype=linktype)
+                       split_by_interface=split_by_interface, name=name, linktype=linktype,
+                       validated=validated)

@@ -33,6 +33,6 @@ def __getattr__(name):
         from pyxring.stream.producer import StreamSink
         return StreamSink
     if name == "subscribe":
-        from pyxring.stream.collector import subscribe
+        from pyxring.stream.consumer import subscribe
         return subscribe
     raise AttributeError(f"module 'pyxring.stream' has no attribute {name!r}")
