@@ -52,7 +52,7 @@ class Collector:
     def __init__(self, url, kind, target, *, subject=None, durable=DEFAULT_DURABLE,
                  window=DEFAULT_WINDOW, commit_interval=DEFAULT_COMMIT_INTERVAL, count=None,
                  duration=None, drain=False, notice=None, output_options=None,
-                 max_held_bytes=256 << 20):
+                 max_held_bytes=512 << 20):
         self.kind = kind
         self.target = target
         self.consumer = Consumer(url, subject, durable,

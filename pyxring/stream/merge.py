@@ -1,14 +1,16 @@
 """Putting the packets of many capture hosts back in time order, within a
 bounded window.
 
-Each producer (a host's interface) publishes its packets in order, so once
-every producer that is still sending has sent past time T, nothing older
-than T can come from them: the watermark is the oldest of the producers'
-latest timestamps.  A producer that has sent nothing for ``window`` seconds
-(it stopped, or its host is away) no longer holds the watermark back, and a
-message is never held longer than ``window`` seconds: when one expires, the
-packets up to its newest are released too.  A packet that arrives behind
-what was already released is written all the same, and counted as late.
+A packet waits until the stream has moved ``window`` seconds past it (a
+message with packets at least ``window`` newer has come, from any host),
+or until it has waited ``window`` seconds of wall-clock time (so the last
+packets go out when the traffic stops).  Messages arrive in the order the
+server stored them, close to the order they were captured in; a packet
+that arrives more than ``window`` behind the newest one seen is written
+all the same, and counted as late.  This holds as well for a collector
+catching up on hours of stream as for one following it live, and for hosts
+the collector has not heard from yet.  Held messages are bounded in bytes
+too: past the bound, the oldest arrivals go out as if their time had come.
 
 Releases are computed on whole arrays (numpy), never per packet in Python:
 each held message's timestamps are sorted once; a release is, per message,
@@ -63,50 +65,42 @@ class Release:
 
 
 class ReorderBuffer:
-    def __init__(self, window, max_bytes=256 << 20):
+    def __init__(self, window, max_bytes=512 << 20):
         self.window = window
+        self.window_ns = int(window * 1e9)
         self.max_bytes = max_bytes
         self.held = []
         self.nbytes = 0
-        self.latest = {}            # producer -> (newest timestamp, arrival of its last message)
+        self.newest = None          # the newest timestamp seen
         self.released_ts = None     # newest timestamp released so far
         self.late = 0               # packets released behind an earlier release
 
     def add(self, held):
         self.held.append(held)
         self.nbytes += held.nbytes
-        newest = int(held.ts[-1]) if len(held.ts) else None
-        old = self.latest.get(held.producer)
-        if newest is None:
-            newest = old[0] if old else -INF
-        elif old is not None:
-            newest = max(newest, old[0])
-        self.latest[held.producer] = (newest, held.arrival)
+        if len(held.ts):
+            top = int(held.ts[-1])
+            self.newest = top if self.newest is None else max(self.newest, top)
 
     def __len__(self):
         return len(self.held)
-
-    def oldest_arrival(self):
-        return min((h.arrival for h in self.held), default=None)
 
     def cut(self, now, everything=False):
         """The newest timestamp that may be released at ``now``."""
         if everything:
             return INF
-        active = [ts for ts, arrival in self.latest.values() if now - arrival < self.window]
-        cut = min(active) if active else INF
-        expired = [h for h in self.held if now - h.arrival >= self.window and not h.done]
-        over = self.nbytes > self.max_bytes
-        if over:                    # too much held: the oldest arrivals go as if expired
+        cut = self.newest - self.window_ns if self.newest is not None else -INF
+        forced = [h for h in self.held if now - h.arrival >= self.window and not h.done]
+        if self.nbytes > self.max_bytes:
             budget = self.nbytes - self.max_bytes
             for h in sorted(self.held, key=lambda h: h.arrival):
                 if budget <= 0:
                     break
-                expired.append(h)
+                forced.append(h)
                 budget -= h.nbytes
-        if expired:
-            forced = max(int(h.ts[-1]) for h in expired)
-            cut = forced if cut == INF else max(cut, forced)
+        forced = [h for h in forced if len(h.ts)]
+        if forced:
+            cut = max(cut, max(int(h.ts[-1]) for h in forced))
         return cut
 
     def release(self, now, everything=False, limit=None):
