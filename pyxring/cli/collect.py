@@ -63,6 +63,10 @@ def add_arguments(parser):
     parser.add_argument("--fields", metavar="LIST",
                         help="--parquet/--arrow: the decoded header columns, comma-separated "
                              "(default all of pyxring.columns.FIELDS; 'none' for none)")
+    parser.add_argument("--ack-wait", type=_seconds, default=30.0, metavar="SECONDS",
+                        help="when the consumer is created: how long the server waits for a "
+                             "collector's acknowledgement before it delivers a message again, "
+                             "to a collector started after one that died (default 30)")
     parser.add_argument("-c", dest="count", type=positive_int, metavar="COUNT",
                         help="stop after COUNT packets")
     parser.add_argument("--duration", type=_seconds, metavar="SECONDS", help="stop after SECONDS")
@@ -113,7 +117,7 @@ def run(args):
     collector = Collector(url, kind, target, subject=args.subject, durable=args.durable,
                           window=args.reorder_window, commit_interval=args.commit_interval,
                           count=args.count, duration=args.duration, drain=args.drain,
-                          notice=_notice, output_options=options)
+                          notice=_notice, output_options=options, ack_wait=args.ack_wait)
 
     def started(c):
         if not args.quiet:

@@ -61,24 +61,22 @@ def add_arguments(parser):
     g.add_argument("--stream-max-bytes", type=_size_mb("stream size"), metavar="MB",
                    help="a created stream keeps at most MB x 1,000,000 bytes, the oldest "
                         "messages going first (default: no limit but the server's)")
-    g.add_argument("--stream-replicas", type=_count("number of replicas"), default=1,
+    g.add_argument("--stream-replicas", type=_count("number of replicas"),
                    metavar="N", help="replicas of a created stream (default 1; 3 on a cluster "
                                      "of three servers)")
-    g.add_argument("--stream-spool", metavar="DIR", default=DEFAULT_SPOOL_DIR,
+    g.add_argument("--stream-spool", metavar="DIR",
                    help=f"where batches wait while the server is away or slow, and what a "
                         f"capture ended before sending stays for the next one (default "
                         f"{DEFAULT_SPOOL_DIR}; 'none': no spool, drop instead)")
-    g.add_argument("--stream-spool-size", type=_size_mb("spool size"),
-                   default=DEFAULT_SPOOL_BYTES, metavar="MB",
+    g.add_argument("--stream-spool-size", type=_size_mb("spool size"), metavar="MB",
                    help=f"the spool's limit (default {DEFAULT_SPOOL_BYTES // 1_000_000})")
-    g.add_argument("--stream-buffer", type=_size_mb("stream buffer size"),
-                   default=DEFAULT_MEMORY_BYTES, metavar="MB",
+    g.add_argument("--stream-buffer", type=_size_mb("stream buffer size"), metavar="MB",
                    help=f"memory for batches waiting to be sent, before the spool "
                         f"(default {DEFAULT_MEMORY_BYTES // 1_000_000})")
-    g.add_argument("--stream-window", type=_count("number of messages"), default=64,
+    g.add_argument("--stream-window", type=_count("number of messages"),
                    metavar="N", help="messages published and not yet acknowledged at most "
                                      "(default 64)")
-    g.add_argument("--stream-wait", type=_seconds, default=DEFAULT_WAIT, metavar="SECONDS",
+    g.add_argument("--stream-wait", type=_seconds, metavar="SECONDS",
                    help=f"at the end, how long to wait for the acknowledgements before what "
                         f"is left goes to the spool (default {DEFAULT_WAIT:g})")
 
@@ -90,7 +88,8 @@ def requested(args):
 def check_arguments(args):
     """Usage errors (ConfigError) before anything is opened."""
     from pyxring.stream.url import check_subject, parse_url, subject_token
-    names = ("stream_host", "stream_name", "stream_max_bytes")
+    names = ("stream_host", "stream_name", "stream_max_bytes", "stream_replicas", "stream_spool",
+             "stream_spool_size", "stream_buffer", "stream_window", "stream_wait")
     if not requested(args):
         given = [n for n in names if getattr(args, n, None) is not None]
         if given:
@@ -103,7 +102,7 @@ def check_arguments(args):
         check_subject(args.stream_name, what="stream name")
         if "." in args.stream_name:
             raise ConfigError(f"invalid stream name {args.stream_name!r}: no dots")
-    if args.stream_spool_size == 0 and args.stream_spool != "none":
+    if args.stream_spool_size == 0 and args.stream_spool not in (None, "none"):
         raise ConfigError("--stream-spool-size 0: use --stream-spool none for no spool")
 
 
@@ -112,20 +111,26 @@ def open_for_capture(args, sources, notice=None):
     or None without ``--stream``."""
     if not requested(args):
         return None
-    from pyxring.stream.producer import StreamSink
-    return StreamSink(
+    from pyxring.stream import producer
+    spool = args.stream_spool or producer.DEFAULT_SPOOL_DIR
+    return producer.StreamSink(
         args.stream_url, sources, host=args.stream_host, stream_name=args.stream_name,
-        max_bytes=args.stream_max_bytes, replicas=args.stream_replicas,
-        spool_dir=None if args.stream_spool == "none" else args.stream_spool,
-        spool_bytes=args.stream_spool_size, memory_bytes=args.stream_buffer,
-        window_messages=args.stream_window, notice=notice or _stderr)
+        max_bytes=args.stream_max_bytes, replicas=args.stream_replicas or 1,
+        spool_dir=None if spool == "none" else spool,
+        spool_bytes=_or(args.stream_spool_size, producer.DEFAULT_SPOOL_BYTES),
+        memory_bytes=_or(args.stream_buffer, producer.DEFAULT_MEMORY_BYTES),
+        window_messages=args.stream_window or 64, notice=notice or _stderr)
+
+
+def _or(value, default):
+    return default if value is None else value
 
 
 def close_for_capture(sink, args, verbose=False):
     """Wait for the last acknowledgements (``--stream-wait``; a signal gives
     up), then the closing lines."""
     import signal
-    from pyxring.stream.producer import closing_lines
+    from pyxring.stream.producer import DEFAULT_WAIT, closing_lines
     old = {}
 
     def give_up(signum, frame):
@@ -133,7 +138,7 @@ def close_for_capture(sink, args, verbose=False):
     for sig in (signal.SIGINT, signal.SIGTERM):
         old[sig] = signal.signal(sig, give_up)
     try:
-        result = sink.close(args.stream_wait)
+        result = sink.close(_or(args.stream_wait, DEFAULT_WAIT))
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)

@@ -52,11 +52,10 @@ class Collector:
     def __init__(self, url, kind, target, *, subject=None, durable=DEFAULT_DURABLE,
                  window=DEFAULT_WINDOW, commit_interval=DEFAULT_COMMIT_INTERVAL, count=None,
                  duration=None, drain=False, notice=None, output_options=None,
-                 max_held_bytes=512 << 20):
+                 max_held_bytes=512 << 20, ack_wait=30.0):
         self.kind = kind
         self.target = target
-        self.consumer = Consumer(url, subject, durable,
-                                 ack_wait=max(30.0, 4 * window + 4 * commit_interval))
+        self.consumer = Consumer(url, subject, durable, ack_wait=ack_wait)
         self.window = window
         self.commit_interval = commit_interval
         self.count = count
@@ -127,7 +126,9 @@ class Collector:
                 old = [h.token for h in self.buffer.held if now - h.arrival > self.consumer.ack_wait / 3]
                 await self.consumer.in_progress(old + self.ready)
             if self.drain and not got and not self.buffer:
-                if await self.consumer.pending() == 0:
+                # caught up: nothing undelivered, and nothing a dead collector
+                # still held (it comes again after the consumer's ack_wait)
+                if await self.consumer.outstanding() == len(self.ready):
                     self.stopped_by = "drain"
                     return
 

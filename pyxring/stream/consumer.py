@@ -17,6 +17,7 @@ stream sequence, the same host, interface, run and sequence number): that
 copy is acknowledged and skipped.
 """
 import asyncio
+import collections
 import threading
 import time
 
@@ -140,7 +141,9 @@ class Consumer:
             except APIError as exc:
                 raise StreamError(f"creating the consumer on stream {self.stream}: "
                                   f"{exc.description or exc}") from None
-            self.name = (await self.psub.consumer_info()).name
+            info = await self.psub.consumer_info()
+            self.name = info.name
+            self.ack_wait = info.config.ack_wait or self.ack_wait   # an existing one's own
         except BaseException:
             await self.close()
             raise
@@ -196,6 +199,21 @@ class Consumer:
             except Exception:
                 pass            # not confirmed: they may come again, and are skipped then
 
+    async def nak(self, deliveries):
+        """Give them back: delivered again at once (to whoever asks)."""
+        for d in deliveries:
+            try:
+                await d.msg.nak()
+            except Exception:
+                pass
+        await self._flush()
+
+    async def _flush(self):
+        try:
+            await self.nc.flush(timeout=5)
+        except Exception:
+            pass
+
     async def in_progress(self, deliveries):
         for d in deliveries:
             try:
@@ -211,13 +229,16 @@ class Consumer:
             return None
         return info.ack_floor.stream_seq if info.ack_floor else None
 
-    async def pending(self):
-        """Messages the stream holds for this consumer not yet delivered."""
+    async def outstanding(self):
+        """Messages of this consumer not yet acknowledged: not delivered, or
+        delivered and waiting for an acknowledgement (to this client, or to
+        one that died: those come again after ``ack_wait``); None when the
+        server did not say."""
         try:
             info = await self.psub.consumer_info()
         except Exception:
             return None
-        return info.num_pending or 0
+        return (info.num_pending or 0) + (info.num_ack_pending or 0)
 
     async def close(self):
         if self.nc is not None:
@@ -233,7 +254,8 @@ class Subscription:
 
     Each record batch is acknowledged when the loop asks for the next one
     (or at ``close()``), so a consumer that died mid-message gets it again
-    from a ``durable`` consumer.  ``timeout``: end after that many seconds
+    from a ``durable`` consumer; what was fetched ahead and not given to
+    the loop is handed back at ``close()``.  ``timeout``: end after that many seconds
     without a message (None: wait for ever); ``drain``: end once the
     consumer has caught up with the stream."""
 
@@ -248,6 +270,7 @@ class Subscription:
         self.drain = drain
         self.batch = batch
         self._unacked = []
+        self._fetched = collections.deque()     # fetched, not yet given to the loop
         try:
             self._call(self.consumer.open())
         except BaseException:
@@ -265,25 +288,30 @@ class Subscription:
         """Deliveries (record batch, producer, stream sequence) in stream order."""
         idle_since = time.monotonic()
         while True:
-            self.ack()
             got = self._call(self.consumer.fetch(self.batch, 0.25))
             if not got:
-                if self.drain and self._call(self.consumer.pending()) == 0:
+                if self.drain and self._call(self.consumer.outstanding()) == 0:
                     return
                 if self.timeout is not None and time.monotonic() - idle_since >= self.timeout:
                     return
                 continue
             idle_since = time.monotonic()
+            skipped = []
             for d in got:
                 if d.error is not None:
                     self.consumer.skip_bad(d)
-                    self._unacked.append(d)
-                    continue
-                if self.consumer.is_duplicate(d):
-                    self._unacked.append(d)
-                    continue
-                yield d
+                    skipped.append(d)
+                elif self.consumer.is_duplicate(d):
+                    skipped.append(d)
+                else:
+                    self._fetched.append(d)
+            if skipped:
+                self._call(self.consumer.ack(skipped))
+            while self._fetched:
+                d = self._fetched.popleft()
                 self._unacked.append(d)
+                yield d
+                self.ack()          # the loop asked for the next one: that one is done
 
     def __iter__(self):
         for d in self.deliveries():
@@ -305,10 +333,15 @@ class Subscription:
             self._call(self.consumer.ack(done))
 
     def close(self):
+        """Acknowledge what the loop was given; what was fetched and not
+        given goes back to the stream at once (for the next consumer)."""
         if self._loop.is_closed():
             return
         try:
             self.ack()
+            if self._fetched:
+                self._call(self.consumer.nak(list(self._fetched)))
+                self._fetched.clear()
             self._call(self.consumer.close())
         finally:
             self._stop_loop()

@@ -17,8 +17,8 @@ from pyxring.stream.url import parse_url, subject_token
 from pyxring.stream.wire import Encoder
 
 DEFAULT_SPOOL_DIR = "/var/tmp/pyxring-spool"
-DEFAULT_SPOOL_BYTES = 1 << 30
-DEFAULT_MEMORY_BYTES = 64 << 20
+DEFAULT_SPOOL_BYTES = 1_000_000_000
+DEFAULT_MEMORY_BYTES = 64_000_000
 DEFAULT_WAIT = 10.0
 DEFAULT_DUPLICATE_WINDOW = 600.0
 
