@@ -14,8 +14,8 @@ import pytest
 import pyxring
 from conftest import require_root, require_tool, wait_listening
 from pyxring.cli import ExitStatus
+from pyxring.stream.lab import StreamLab
 from pyxring.stream.servers import NatsCluster, NatsServer, run_in
-from stream_lab import StreamLab
 from test_cli import finish, lab_capture
 
 

@@ -126,6 +126,7 @@ class Publisher:
 
     # -- the publisher thread ----------------------------------------------
     def _run(self):
+        _name_thread(b"pyxring-stream")
         try:
             asyncio.run(self._main())
         except BaseException as exc:            # never silently: the capture reports it
@@ -222,9 +223,9 @@ class Publisher:
             await self._nc.publish(msg.subject, msg.payload, reply=self._inbox + pending.token,
                                    headers=msg.headers)
         except MaxPayloadError:
-            self._settle(pending)
             self.refused[f"larger than the maximum payload of the server now reached "
                           f"({self._nc.max_payload} bytes)"] += msg.packets
+            self._settle(pending)
         except Exception:
             # not connected after all (the disconnect callback comes later):
             # try again once reconnected, or after the backoff
@@ -237,8 +238,10 @@ class Publisher:
             await self._send(pending)
 
     def _settle(self, pending):
+        """Done with it: stored, or refused for good."""
         if self._inflight.pop(pending.token, None) is not None:
             self._inflight_bytes -= pending.msg.size
+        pending.msg.release()
         self._event.set()
 
     async def _on_ack(self, reply):
@@ -300,6 +303,15 @@ class Publisher:
                 "duplicates": self.duplicates, "retries": self.retries,
                 "reconnects": self.reconnects, "inflight": len(self._inflight),
                 "longest_outage": round(self.longest_outage, 3)}
+
+
+def _name_thread(name):
+    """The OS thread's name (top -H, ps -L, /proc/PID/task/TID/comm)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name), 0, 0, 0)   # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
 
 
 async def _close(nc):

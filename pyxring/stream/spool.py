@@ -305,12 +305,15 @@ class Outbox:
         if self.spool is None:
             self.drop(msg.packets, f"the server was away or slow and the memory buffer "
                                    f"({_mib(self.memory_bytes)}) was full; no spool")
+            msg.release()
             return "dropped"
         try:
             self.spool.append(msg)
         except SpoolError as exc:
             self.drop(msg.packets, str(exc))
             return "dropped"
+        finally:
+            msg.release()           # on disk now, or dropped
         self._spooling = True
         self.spooled_packets += msg.packets
         self.spooled_messages += 1
@@ -362,12 +365,15 @@ class Outbox:
                 if self.spool is None:
                     self.drop(msg.packets, "the server did not acknowledge them before the "
                                            "end, and there is no spool")
+                    msg.release()
                     continue
                 try:
                     self.spool.append(msg)
                 except SpoolError as exc:
                     self.drop(msg.packets, f"not acknowledged before the end, and {exc}")
                     continue
+                finally:
+                    msg.release()
                 self.spooled_packets += msg.packets
                 self.spooled_messages += 1
                 kept += msg.packets

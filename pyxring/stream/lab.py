@@ -1,5 +1,5 @@
-"""The stream tests' topology: capture hosts and a server, each in a
-namespace of its own.
+"""The stream's test and benchmark topology: capture hosts and a server,
+each in a network namespace of its own.
 
     host i:  gen_i --veth (traffic)--> cap_i --uplink veth--> srv
                                        captures here          nats-server(s), the collector
@@ -10,12 +10,14 @@ namespace, so the stream's own traffic never crosses the captured link.
 Everything is removed on exit, also when the test failed.
 """
 import contextlib
+import os
 import random
 import subprocess
 import sys
 
-from conftest import ROOT
 from pyxring.netlab import VethPair
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class Host:
@@ -32,9 +34,14 @@ class Host:
 
 
 class StreamLab:
-    def __init__(self, hosts=2, prefix="pxs"):
+    """``hosts`` capture hosts (``lab.hosts``) and the server namespace
+    ``lab.srv``; ``ipv6=False`` keeps the capture links quiet (no neighbour
+    discovery), as the benchmarks want."""
+
+    def __init__(self, hosts=2, prefix="pxs", ipv6=True):
         self.n_hosts = hosts
         self.prefix = prefix
+        self.ipv6 = ipv6
         self.hosts = []
         self.srv = None
         self._stack = contextlib.ExitStack()
@@ -61,7 +68,7 @@ class StreamLab:
         self._ip("-n", self.srv, "link", "set", "lo", "up")
         net = random.randrange(1, 250)
         for i in range(self.n_hosts):
-            pair = self._stack.enter_context(VethPair(prefix=self.prefix))
+            pair = self._stack.enter_context(VethPair(prefix=self.prefix, ipv6=self.ipv6))
             host_if, srv_if = f"up{tag}{i}h", f"up{tag}{i}s"
             host_ip, srv_ip = f"10.254.{net}.{4 * i + 1}", f"10.254.{net}.{4 * i + 2}"
             self._ip("-n", pair.ns_b, "link", "add", host_if, "type", "veth", "peer", "name",
