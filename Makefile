@@ -80,6 +80,7 @@ bench: build xdp
 	$(PY) -m bench.columns $(COLUMNS_ARGS)
 	$(PY) -m bench.replay $(REPLAY_ARGS)
 	$(PY) -m bench.writer $(WRITER_BENCH_ARGS)
+	$(PY) -m bench.stream $(STREAM_BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) pyxring/*.so pyxring/*/*.so pyxring/*.c pyxring/*/*.c *.egg-info

@@ -349,3 +349,51 @@ def test_servers_that_cannot_be_used_are_one_line_errors(tmp_path):
     assert code == ExitStatus.ERROR
     assert err.strip() == (f"pyxring: cannot reach the NATS server at nats://127.0.0.1:{port}: "
                            f"connection refused"), err
+
+
+def test_the_duckdb_example_reads_the_parquet_output(server, tmp_path):
+    """examples/stream_duckdb.py, as the README shows it, on two hosts'
+    traffic: its counts are dpkt's, packet by packet, of the same frames."""
+    import collections
+    import dpkt
+    from pyxring.netlab import ipv4_udp_frame
+    rnd = np.random.default_rng(7)
+    sent = {}
+    for h, (src, dst) in {"sensor1": ("10.1.0.1", "10.9.0.1"),
+                          "sensor2": ("10.2.0.2", "10.9.0.1")}.items():
+        frames = [ipv4_udp_frame("02:00:00:00:00:01", "02:00:00:00:00:02", src, dst, 5000,
+                                 53 if i % 3 else 443, rnd.bytes(int(rnd.integers(20, 900))))
+                  for i in range(1200)]
+        frames += [ipv4_udp_frame("02:00:00:00:00:02", "02:00:00:00:00:01", dst, src, 53, 5000,
+                                  rnd.bytes(100)) for _ in range(300)]
+        ts = [T0 + i * 10 ** 6 for i in range(len(frames))]
+        pyxring.stream.publish(pyxring.memory.open(frames, ts_ns=ts, batch_size=256),
+                               server.url, host=h, interface="eth0", spool_dir=None)
+        sent[h] = frames
+    out = tmp_path / "pq"
+    code, err = collect(server.url, "--parquet", str(out), "--drain")
+    assert code == 0, err
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "stream_duckdb.py"),
+                        str(out)], capture_output=True, timeout=60, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    per_host = {ln.split()[0]: (int(ln.split()[2]), int(ln.split()[3]))
+                for ln in lines[1:3]}
+    talkers = collections.Counter()
+    volume = collections.Counter()
+    for h, frames in sent.items():
+        assert per_host[h] == (len(frames), sum(map(len, frames)))
+        for f in frames:
+            ip = dpkt.ethernet.Ethernet(f).data
+            key = (socket_ntoa(ip.src), socket_ntoa(ip.dst))
+            talkers[key] += 1
+            volume[key] += len(f)
+    shown = [ln.split() for ln in lines[5:]]
+    expect = sorted(talkers, key=lambda k: (-volume[k], -talkers[k], k))
+    assert [(s[0], s[1]) for s in shown] == expect
+    assert [(int(s[4]), int(s[5])) for s in shown] == [(talkers[k], volume[k]) for k in expect]
+
+
+def socket_ntoa(b):
+    import socket
+    return socket.inet_ntoa(b)
