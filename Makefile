@@ -83,6 +83,7 @@ bench: build xdp
 	$(PY) -m bench.writer $(WRITER_BENCH_ARGS)
 	$(PY) -m bench.printing
 	$(PY) -m bench.workers $(WORKERS_BENCH_ARGS)
+	$(PY) -m bench.stream $(STREAM_BENCH_ARGS)
 
 # not part of `make test`: about an hour, as root, on an otherwise idle machine
 soak: build xdp kmod

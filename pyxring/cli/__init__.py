@@ -5,6 +5,7 @@
     pyxring read FILE [-c COUNT] [EXPRESSION ...]
     pyxring replay FILE [IFACE] [-x X | -p PPS | -M MBPS | -t] [-l N] [-L N] [--duration S]
     pyxring doctor [IFACE]
+    pyxring collect URL (-w FILE | --parquet DIR | --arrow DIR) [--subject SUBJECT] [--drain]
     pyxring demo
 
 ``main(argv)`` returns the exit status, so tests can call it in-process.
@@ -17,7 +18,7 @@ import sys
 import warnings
 
 from pyxring import __version__
-from pyxring.cli import capture, capture_options, doctor, read
+from pyxring.cli import capture, capture_options, collect, doctor, read
 from pyxring.errors import ConfigError, PermissionDenied, PyxringError
 
 
@@ -67,6 +68,9 @@ def build_parser():
     if replay is not None and hasattr(replay, "add_arguments"):
         rp = sub.add_parser("replay", help="send the packets of a pcap/pcapng file out of an interface")
         replay.add_arguments(rp)
+    coll = sub.add_parser("collect", help="write what capture hosts streamed (--stream) into "
+                          "one pcapng, or Parquet or Arrow files")
+    collect.add_arguments(coll)
     doc = sub.add_parser("doctor", help="what this machine supports for capturing, and why not")
     doctor.add_arguments(doc)
     d = sub.add_parser("demo", help="capture a known traffic mix in throwaway namespaces")
@@ -124,7 +128,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"pyxring: warning: {str(message).splitlines()[0]}", file=sys.stderr)
 
 
-SUBCOMMANDS = ("capture", "read", "replay", "demo", "doctor")
+SUBCOMMANDS = ("capture", "read", "replay", "demo", "doctor", "collect")
 
 
 def tcpdump_line(argv):
@@ -162,7 +166,7 @@ def _main(argv):
         elif extra:
             args.expression = list(args.expression or []) + extra
         if args.command is None:
-            raise UsageError("pyxring: a command is required (capture, read, replay, doctor, demo), "
+            raise UsageError("pyxring: a command is required (capture, read, replay, collect, doctor, demo), "
                              "or tcpdump's options (-i IFACE, -r FILE, -D); see --help")
         if args.command == "capture":
             return capture.run(args, tcpdump_mode=tcpdump_mode)
@@ -173,6 +177,8 @@ def _main(argv):
             return read.run(args)
         if args.command == "doctor":
             return doctor.run(args)
+        if args.command == "collect":
+            return collect.run(args)
         if args.command == "replay":
             return importlib.import_module("pyxring.cli.replay").run(args)
         raise UsageError(f"pyxring: unknown command {args.command!r}")

@@ -8,7 +8,9 @@ import signal
 import sys
 import time
 
+from pyxring.cli import sinks as capture_sinks
 from pyxring.errors import BackendUnavailable, ConfigError
+from pyxring.stream import cli as stream_cli
 from pyxring.writer import FileLimitReached
 from pyxring.writer import cli as writer_cli
 from pyxring.printer import options as printer_options
@@ -55,6 +57,7 @@ def add_arguments(parser):
             mod.add_cli_options(parser.add_argument_group(f"{name} backend options"))
     writer_cli.add_arguments(parser)
     workers_cli.add_arguments(parser)
+    stream_cli.add_arguments(parser)
 
 
 class _Tap:
@@ -104,6 +107,7 @@ def run(args, *, ready=None, tcpdump_mode=False):
     from pyxring.cli import capture_options, listing, privileges
     plan = capture_options.resolve(args, tcpdump_mode=tcpdump_mode)
     writer_cli.check_arguments(args)
+    stream_cli.check_arguments(args)
     if args.list_interfaces:
         return listing.show_devices()
     if args.list_datalinks or args.list_tstamp_types:
@@ -114,28 +118,36 @@ def run(args, *, ready=None, tcpdump_mode=False):
         sys.stdout.reconfigure(line_buffering=True)
     workers_cli.check(args, plan)
     if workers_cli.wanted(args):
+        if stream_cli.requested(args):
+            raise ConfigError("--stream and --workers: stream from one capture process")
         return workers_cli.run(args, plan)
     taps = _open_taps(plan, args)
-    writer = None
+    sinks = capture_sinks.Sinks()
     summary = None
     to_stdout = args.write == "-"
+    storing = args.write or stream_cli.requested(args)
     try:
         if args.user:
             privileges.drop_to(args.user, keep_dac_override=bool(args.write and not to_stdout))
         if args.write:
             writer = writer_cli.open_for_capture(args, [(t.iface, t.src) for t in taps],
                                                  _ifdescription)
-            for iid, t in enumerate(taps):
-                t.interface_id = iid
+            sinks.append(capture_sinks.FileSink(writer, to_stdout or args.packet_buffered))
+        for iid, t in enumerate(taps):
+            t.interface_id = iid
+        producer = stream_cli.open_for_capture(args, [(t.iface, t.src) for t in taps])
+        if producer is not None:
+            sinks.append(capture_sinks.StreamSink(producer, args))
         if args.user and args.write and not to_stdout:
             privileges.done()
-        if not args.write or args.print_too:
+        if not storing or args.print_too:
             summary = None if args.count_only else _printer(args)
+            if summary is not None:
+                sinks.append(capture_sinks.PrintSink(summary))
     except BaseException:
         for t in taps:
             t.src.close()
-        if writer is not None:
-            writer.close()
+        sinks.abort()
         raise
     try:
         if not getattr(args, "quiet", False) or to_stdout:
@@ -146,9 +158,9 @@ def run(args, *, ready=None, tcpdump_mode=False):
             sys.stderr.flush()
         if ready is not None:
             ready(taps[0].src)
-        _capture_loop(taps, writer, summary, args, to_stdout)
+        _capture_loop(taps, sinks, args, to_stdout)
     finally:
-        _finish(taps, writer, args)
+        _finish(taps, sinks, args)
     return 0
 
 
@@ -224,8 +236,8 @@ def _printer(args):
     return show
 
 
-def _capture_loop(taps, writer, summary, args, to_stdout):
-    status = _StatusLine(writer is not None and not to_stdout and not getattr(args, "quiet", False))
+def _capture_loop(taps, sinks, args, to_stdout):
+    status = _StatusLine(sinks.stores and not to_stdout and not getattr(args, "quiet", False))
     remaining = args.count or -1
     deadline = time.monotonic() + args.duration if args.duration else None
 
@@ -235,15 +247,7 @@ def _capture_loop(taps, writer, summary, args, to_stdout):
             if len(batch) > remaining:
                 batch.truncate(remaining)
             remaining -= len(batch)
-        if writer is not None:
-            if tap.interface_id:
-                writer.write_batch(batch, interface_id=tap.interface_id)
-            else:
-                writer.write_batch(batch)
-            if to_stdout or args.packet_buffered:
-                writer.flush()
-        if summary is not None:
-            summary(batch)
+        sinks.write_batch(batch, tap.interface_id)
 
     def on_stop(signum, frame):
         raise _Stop()
@@ -271,11 +275,11 @@ def _capture_loop(taps, writer, summary, args, to_stdout):
                         batch.release()
                     if remaining == 0:
                         break
-                if not got and writer is not None:
-                    writer.flush()       # keep the file current while idle
+                if not got:
+                    sinks.flush()        # keep the file current while idle
                 status.update(taps)
         except (KeyboardInterrupt, _Stop):
-            writer_cli.stopping(writer)
+            sinks.stopping()
         if remaining != 0:
             # stopped by a signal or --duration: what the kernel counted as
             # received must be in the file too (a second signal gives up)
@@ -287,7 +291,7 @@ def _capture_loop(taps, writer, summary, args, to_stdout):
                     finally:
                         batch.release()
     except (KeyboardInterrupt, _Stop):
-        writer_cli.stopping(writer)
+        sinks.stopping()
     except FileLimitReached as exc:
         sys.stderr.write(f"pyxring: {exc}\n")
     finally:
@@ -354,7 +358,7 @@ def _packets(n):
     return f"{n} packet" if n == 1 else f"{n} packets"
 
 
-def _finish(taps, writer, args):
+def _finish(taps, sinks, args):
     """Flush and close everything; then tcpdump's closing lines (summed over
     the interfaces; -v adds each interface's, and the backends' counters).
     Further Ctrl-C / SIGTERM are held off so the file is always complete."""
@@ -362,11 +366,8 @@ def _finish(taps, writer, args):
     old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         stats = [t.src.stats() for t in taps]
-        captured = sum(t.src.delivered for t in taps)
-        more, failure = [], None
-        if writer is not None:
-            captured, more, failure = writer_cli.close_for_capture(
-                writer, stats, captured, getattr(args, "verbose", False))
+        captured, more, failure = sinks.close(stats, sum(t.src.delivered for t in taps),
+                                              getattr(args, "verbose", False))
         for t in taps:
             t.src.close()
         received = sum(st.get("received", 0) for st in stats)

@@ -10,7 +10,7 @@ for measuring the batch consumers without a network.
 """
 from pyxring.memory._frames import FrameSource
 
-__all__ = ["open", "FrameSource"]
+__all__ = ["open", "from_arrow", "FrameSource"]
 
 
 def open(frames, *, linktype=1, ts_ns=None, wirelen=None, ifindex=0, queue=0,
@@ -27,3 +27,28 @@ def open(frames, *, linktype=1, ts_ns=None, wirelen=None, ifindex=0, queue=0,
                        ifindex=ifindex, queue=queue, batch_size=batch_size,
                        interface_linktypes=interface_linktypes, name=name,
                        guard_pages=guard_pages)
+
+
+def from_arrow(record_batches, *, order=None, interface_ids=None, interfaces=None,
+               batch_size=8192, split_by_interface=False, name="arrow", linktype=1,
+               validated=False):
+    """A source over the frames of Arrow record batches in the
+    ``pyxring.columns/1`` schema (``batch.to_arrow()``, a stream message,
+    a Parquet file read back), without copying them: each descriptor points
+    into a record batch's ``frame`` column.  ``order``: ``(parts, rows)``
+    arrays choosing the packets and their order (default: every row of
+    every record batch in turn); ``interface_ids``: one interface number
+    per record batch for the packets' ``ifindex`` (default: the ``ifindex``
+    column); ``split_by_interface``: no batch mixes two interfaces;
+    ``interfaces``: the interface table (``pyxring.file.blocks.Interface``
+    objects) a batch's ``to_arrow()`` names in its metadata; ``validated``:
+    the caller has checked the record batches (``validate(full=True)``),
+    which is otherwise done here.  Its batches write, filter, print and
+    decode like a ring's."""
+    from pyxring.memory._arrow import ArrowFrames
+    if hasattr(record_batches, "num_rows"):
+        record_batches = [record_batches]
+    return ArrowFrames(record_batches, order=order, interface_ids=interface_ids,
+                       interfaces=interfaces, batch_size=batch_size,
+                       split_by_interface=split_by_interface, name=name, linktype=linktype,
+                       validated=validated)

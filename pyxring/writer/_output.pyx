@@ -186,6 +186,11 @@ cdef class FdOutput(Output):
         mode = os.fstat(self.fd).st_mode
         self.regular = stat.S_ISREG(mode)
         self.fifo = stat.S_ISFIFO(mode)
+        if self.regular:
+            # a file given open at a position (appending after what it
+            # holds): offsets count from there, so a failure cuts at this
+            # writer's last whole record, never into the bytes before it
+            self.offset = self.safe_offset = os.lseek(self.fd, 0, os.SEEK_CUR)
         if self.fifo or stat.S_ISSOCK(mode):
             self.old_flags = fcntl(self.fd, F_GETFL)
             if self.old_flags >= 0 and not self.old_flags & O_NONBLOCK:
