@@ -79,6 +79,7 @@ bench: build xdp
 	$(PY) -m bench.profile_sender
 	$(PY) -m bench.files $(FILES_ARGS)
 	$(PY) -m bench.columns $(COLUMNS_ARGS)
+	$(PY) -m bench.talkers $(TALKERS_ARGS)
 	$(PY) -m bench.replay $(REPLAY_ARGS)
 	$(PY) -m bench.writer $(WRITER_BENCH_ARGS)
 	$(PY) -m bench.printing

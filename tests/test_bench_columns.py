@@ -53,8 +53,26 @@ def test_report_and_targets(tmp_path):
                "fields": ["f"] * 28, "decode": decode, "live": live}
     results["targets"] = bc.targets(results)
     assert [t["met"] for t in results["targets"]] == [True, False, True, True]
+    decode.update(file_packets=1000, file_mb=1, pyxring_file_ns=80.0, pyxring_file_decode_ns=40.0,
+                  dpkt_file_packets=100, dpkt_file_ns=3000.0, x_dpkt_file=37.5)
+    results["targets"] = bc.targets(results)
+    assert [t["met"] for t in results["targets"]] == [True, False, True, False, True]
     path = tmp_path / "columns.md"
     bc.write_markdown(results, path)
     text = path.read_text()
     assert "| pyxring `batch.columns()` | all 28 | 60.0 | 40.0 | 16.7 / 25.0 |" in text
     assert "+0.0400" in text
+    assert "| … of which `batch.columns()` | 40.0 | 25.0 |" in text
+
+
+def test_file_readers_read_the_whole_file(tmp_path):
+    import pyxring
+    frames = bc.frame_mix(500, seed=2)
+    path = tmp_path / "m.pcap"
+    with pyxring.open_writer(path, "pcap") as w:
+        for b in pyxring.memory.open(frames).batches():
+            w.write_batch(b)
+    assert bc.dpkt_file_fields(str(path), 10_000) == 500
+    assert bc.dpkt_file_fields(str(path), 300) == 300
+    whole, decode = bc.pyxring_file_ns(str(path), None, 1)
+    assert whole > decode > 0

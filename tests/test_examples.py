@@ -118,3 +118,104 @@ def test_flows_per_worker_counts_each_flow_on_one_worker():
         ports = tuple(sorted((int(a.rsplit(":", 1)[1]), int(b.split("/")[0].rsplit(":", 1)[1]))))
         got[ports] = int(packets)
     assert got == dict(expect.most_common(10))
+# --- examples/rates.py ---------------------------------------------------------------
+
+TSHARK_CLASSES = {"tcp": "tcp && !icmp && !icmpv6", "udp": "udp && !icmp && !icmpv6",
+                  "icmp": "icmp || icmpv6", "other": "!(tcp || udp || icmp || icmpv6)"}
+
+
+def tshark_io_stat(path, interval, classes):
+    """Frames and bytes per interval and filter, as ``tshark -z io,stat``
+    counts them: {class: ([frames...], [bytes...])}."""
+    import re
+    from conftest import require_tool
+    filters = [TSHARK_CLASSES[c] for c in classes]
+    out = subprocess.run([require_tool("tshark"), "-q", "-r", str(path), "-z",
+                          f"io,stat,{interval}," + ",".join(filters)],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        m = re.match(r"\|\s*[\d.]+\s*<>\s*(?:[\d.]+|Dur)\s*\|(.*)\|\s*$", line)
+        if m:
+            rows.append([int(v) for v in m.group(1).split("|")])
+    return {c: ([r[2 * i] for r in rows], [r[2 * i + 1] for r in rows])
+            for i, c in enumerate(classes)}
+
+
+def rates_file(path):
+    """Eight seconds of the benchmark's traffic mix (TCP, UDP, IPv6, ICMP,
+    ARP, VLAN tags), a different rate each second, one second silent."""
+    import random
+    import pyxring
+    import pyxring.memory
+    from bench.columns import frame_mix
+    per_second = [500, 50, 1200, 0, 300, 800, 20, 600]
+    rng = random.Random(5)
+    frames = frame_mix(sum(per_second), seed=9)
+    t0 = 1_700_000_000_123_456_789
+    ts = sorted(t0 + s * 10**9 + rng.randrange(10**9) for s, n in enumerate(per_second)
+                for _ in range(n))
+    ts[0] = t0                        # the intervals count from the first packet
+    src = pyxring.memory.open(frames, ts_ns=ts, batch_size=1000)
+    with pyxring.open_writer(path) as w:
+        for b in src.batches():
+            w.write_batch(b)
+    return per_second
+
+
+def load_rates_example():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("rates", f"{ROOT}/examples/rates.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_rates_figure_shows_what_tshark_counts(tmp_path):
+    rates = load_rates_example()
+    path = tmp_path / "mix.pcapng"
+    per_second = rates_file(path)
+    for interval in (1, 0.5):
+        packets, nbytes = rates.rates(path, interval)
+        fig = rates.plot(packets, nbytes, interval)
+        ax_p, ax_b = fig.axes
+        want = tshark_io_stat(path, interval, rates.CLASSES)
+        for i, name in enumerate(rates.CLASSES):
+            frames, nb = want[name]
+            # the plotted steps are rates: per interval / interval seconds
+            plotted_p = ax_p.patches[i].get_data().values * interval
+            plotted_b = ax_b.patches[i].get_data().values * interval
+            assert ax_p.patches[i].get_label() == name
+            assert len(ax_p.patches[i].get_data().edges) == len(frames) + 1
+            assert plotted_p.round().astype(int).tolist() == frames, (name, interval)
+            assert plotted_b.round().astype(int).tolist() == nb, (name, interval)
+        assert packets.sum() == sum(per_second)
+    packets, _ = rates.rates(path, 1)
+    assert packets.sum(axis=0).tolist() == per_second      # every second, the silent one too
+
+
+def test_rates_script_writes_the_png_and_the_table(tmp_path):
+    path = tmp_path / "mix.pcapng"
+    rates_file(path)
+    png = tmp_path / "rates.png"
+    r = subprocess.run([sys.executable, f"{ROOT}/examples/rates.py", str(path), "-o", str(png),
+                        "--csv", "udp or icmp"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("start_s,tcp_packets,tcp_bytes,udp_packets")
+    # the filter is tcpdump's (VLAN-tagged UDP doesn't match "udp"): tcpdump
+    # applies it, tshark counts what it kept
+    from conftest import require_tool
+    kept = tmp_path / "kept.pcap"
+    subprocess.run([require_tool("tcpdump"), "-r", str(path), "-w", str(kept), "udp or icmp"],
+                   capture_output=True, check=True, timeout=60)
+    want = tshark_io_stat(kept, 1, ["udp", "icmp"])
+    table = [list(map(int, line.split(",")[1:])) for line in lines[1:]]
+    assert [row[2] for row in table] == want["udp"][0]
+    assert [row[5] for row in table] == want["icmp"][1]
+    assert all(row[0] == 0 for row in table)              # the filter left no TCP
+    r = subprocess.run([sys.executable, f"{ROOT}/examples/rates.py", str(tmp_path / "no.pcap")],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 1 and r.stderr.strip().startswith("rates: ")

@@ -3,6 +3,7 @@
     pyxring capture [IFACE | -i IFACE ...] [tcpdump's options] [EXPRESSION ...]
     pyxring [tcpdump's options] [EXPRESSION ...]     (tcpdump's command line: -i, -r, -D, ...)
     pyxring read FILE [-c COUNT] [EXPRESSION ...]
+    pyxring convert IN OUT [--fields LIST] [--filter EXPR | EXPRESSION ...]
     pyxring replay FILE [IFACE] [-x X | -p PPS | -M MBPS | -t] [-l N] [-L N] [--duration S]
     pyxring doctor [IFACE]
     pyxring collect URL (-w FILE | --parquet DIR | --arrow DIR) [--subject SUBJECT] [--drain]
@@ -71,6 +72,8 @@ def build_parser():
     coll = sub.add_parser("collect", help="write what capture hosts streamed (--stream) into "
                           "one pcapng, or Parquet or Arrow files")
     collect.add_arguments(coll)
+    cv = sub.add_parser("convert", help="convert between pcap, pcapng, Arrow IPC and Parquet")
+    importlib.import_module("pyxring.cli.convert").add_arguments(cv)
     doc = sub.add_parser("doctor", help="what this machine supports for capturing, and why not")
     doctor.add_arguments(doc)
     d = sub.add_parser("demo", help="capture a known traffic mix in throwaway namespaces")
@@ -128,7 +131,7 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     print(f"pyxring: warning: {str(message).splitlines()[0]}", file=sys.stderr)
 
 
-SUBCOMMANDS = ("capture", "read", "replay", "demo", "doctor", "collect")
+SUBCOMMANDS = ("capture", "read", "replay", "demo", "doctor", "collect", "convert")
 
 
 def tcpdump_line(argv):
@@ -159,14 +162,16 @@ def _main(argv):
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         # tcpdump style: filter words may come after options (`IFACE -c 5 udp`)
-        if extra and (args.command not in ("capture", "read") or any(w.startswith("-") for w in extra)):
+        if extra and (args.command not in ("capture", "read", "convert")
+                      or any(w.startswith("-") for w in extra)):
             raise UsageError(f"pyxring: unrecognized arguments: {' '.join(extra)}")
         if extra and args.command == "capture":
             args.words = list(args.words or []) + extra
         elif extra:
             args.expression = list(args.expression or []) + extra
         if args.command is None:
-            raise UsageError("pyxring: a command is required (capture, read, replay, collect, doctor, demo), "
+            raise UsageError("pyxring: a command is required (capture, read, convert, replay, "
+                             "collect, doctor, demo), "
                              "or tcpdump's options (-i IFACE, -r FILE, -D); see --help")
         if args.command == "capture":
             return capture.run(args, tcpdump_mode=tcpdump_mode)
@@ -181,6 +186,8 @@ def _main(argv):
             return collect.run(args)
         if args.command == "replay":
             return importlib.import_module("pyxring.cli.replay").run(args)
+        if args.command == "convert":
+            return importlib.import_module("pyxring.cli.convert").run(args)
         raise UsageError(f"pyxring: unknown command {args.command!r}")
     except UsageError as exc:
         print(str(exc), file=sys.stderr)

@@ -38,13 +38,10 @@ cnp.import_array()
 
 # --- the batch loop ---
 #
-# Frames are parsed a chunk at a time into an array of ``headers`` (a few KiB,
-# in L1), then each requested column gets the chunk's values in one run of
-# consecutive stores: one stream per column at a time instead of 29
-# interleaved ones, and the "was it asked for" test once per chunk.
-
-cdef enum:
-    CHUNK = 64
+# Frames are parsed a chunk at a time into ``chunk_headers`` (a few KiB, in
+# L1: one array per field), then each requested column gets the chunk's
+# values in one copy (a memcpy where the column is contiguous, as the dict
+# of arrays is), and the "was it asked for" test is made once per chunk.
 
 
 ctypedef fused field_t:
@@ -63,12 +60,15 @@ cdef inline void copy_column(const column *c, Py_ssize_t row, const field_t *fir
     if c.base == NULL:
         return
     dst = c.base + row * c.stride
+    if step == sizeof(field_t) and c.stride == <Py_ssize_t>sizeof(field_t):
+        memcpy(dst, src, m * sizeof(field_t))
+        return
     for j in range(m):
         (<field_t *>dst)[0] = (<const field_t *>(src + j * step))[0]
         dst += c.stride
 
-cdef inline void copy_addr16(const column *c, Py_ssize_t row, const headers *hs, bint dst_side,
-                             int m) noexcept nogil:
+cdef inline void copy_addr16(const column *c, Py_ssize_t row, const chunk_headers *hs,
+                             bint dst_side, int m) noexcept nogil:
     cdef char *dst
     cdef const uint8_t *a
     cdef int j
@@ -76,7 +76,7 @@ cdef inline void copy_addr16(const column *c, Py_ssize_t row, const headers *hs,
         return
     dst = c.base + row * c.stride
     for j in range(m):
-        a = hs[j].dst6 if dst_side else hs[j].src6
+        a = hs.dst6[j] if dst_side else hs.src6[j]
         if a != NULL:
             memcpy(dst, a, 16)
         else:
@@ -89,10 +89,10 @@ cdef void decode_descs(const pkt_desc *descs, Py_ssize_t n, Py_ssize_t first_row
     cdef Py_ssize_t k0, k
     cdef const pkt_desc *d
     cdef const column *c = &cs.col[0]
-    cdef headers hs[CHUNK]
+    cdef chunk_headers hs
     cdef int j, m
     cdef bint want_hash = c[COL_FLOW_HASH].base != NULL
-    cdef size_t hstep = sizeof(headers), dstep = sizeof(pkt_desc)
+    cdef size_t dstep = sizeof(pkt_desc)
     cdef Py_ssize_t row
     k0 = 0
     while k0 < n:
@@ -106,7 +106,7 @@ cdef void decode_descs(const pkt_desc *descs, Py_ssize_t n, Py_ssize_t first_row
         copy_column(&c[COL_QUEUE], row, &d.queue, dstep, m)
         copy_column(&c[COL_LINKTYPE], row, &d.linktype, dstep, m)
         copy_column(&c[COL_EPB_FLAGS], row, &d.epb_flags, dstep, m)
-        memset(hs, 0, m * sizeof(headers))
+        memset(&hs, 0, sizeof(hs))
         if cs.depth != DEPTH_NONE:
             for j in range(m):
                 k = k0 + j
@@ -118,32 +118,32 @@ cdef void decode_descs(const pkt_desc *descs, Py_ssize_t n, Py_ssize_t first_row
                     prefetch(descs[k + PREFETCH_AHEAD].data + 64)
                 # each packet's own link type (a file's interfaces may differ)
                 parse_frame(d[j].data, d[j].caplen, d[j].wirelen, d[j].linktype, cs.depth,
-                            want_hash, &hs[j])
-                hs[j].valid &= cs.valid_mask
-        copy_column(&c[COL_VLAN_TCI], row, &hs[0].vlan_tci, hstep, m)
-        copy_column(&c[COL_VLAN_TCI_INNER], row, &hs[0].vlan_tci_inner, hstep, m)
-        copy_column(&c[COL_ETHERTYPE], row, &hs[0].ethertype, hstep, m)
-        copy_column(&c[COL_IP_VERSION], row, &hs[0].ip_version, hstep, m)
-        copy_column(&c[COL_SRC4], row, &hs[0].src4, hstep, m)
-        copy_column(&c[COL_DST4], row, &hs[0].dst4, hstep, m)
-        copy_addr16(&c[COL_SRC6], row, hs, False, m)
-        copy_addr16(&c[COL_DST6], row, hs, True, m)
-        copy_column(&c[COL_PROTO], row, &hs[0].proto, hstep, m)
-        copy_column(&c[COL_TTL], row, &hs[0].ttl, hstep, m)
-        copy_column(&c[COL_IP_ID], row, &hs[0].ip_id, hstep, m)
-        copy_column(&c[COL_FRAG], row, &hs[0].frag, hstep, m)
-        copy_column(&c[COL_SPORT], row, &hs[0].sport, hstep, m)
-        copy_column(&c[COL_DPORT], row, &hs[0].dport, hstep, m)
-        copy_column(&c[COL_TCP_FLAGS], row, &hs[0].tcp_flags, hstep, m)
-        copy_column(&c[COL_TCP_SEQ], row, &hs[0].tcp_seq, hstep, m)
-        copy_column(&c[COL_TCP_ACK], row, &hs[0].tcp_ack, hstep, m)
-        copy_column(&c[COL_TCP_WIN], row, &hs[0].tcp_win, hstep, m)
-        copy_column(&c[COL_ICMP_TYPE], row, &hs[0].icmp_type, hstep, m)
-        copy_column(&c[COL_ICMP_CODE], row, &hs[0].icmp_code, hstep, m)
-        copy_column(&c[COL_L4_OFFSET], row, &hs[0].l4_offset, hstep, m)
-        copy_column(&c[COL_PAYLOAD_LEN], row, &hs[0].payload_len, hstep, m)
-        copy_column(&c[COL_FLOW_HASH], row, &hs[0].flow_hash, hstep, m)
-        copy_column(&c[COL_VALID], row, &hs[0].valid, hstep, m)
+                            want_hash, &hs, j)
+                hs.valid[j] &= cs.valid_mask
+        copy_column(&c[COL_VLAN_TCI], row, hs.vlan_tci, 2, m)
+        copy_column(&c[COL_VLAN_TCI_INNER], row, hs.vlan_tci_inner, 2, m)
+        copy_column(&c[COL_ETHERTYPE], row, hs.ethertype, 2, m)
+        copy_column(&c[COL_IP_VERSION], row, hs.ip_version, 1, m)
+        copy_column(&c[COL_SRC4], row, hs.src4, 4, m)
+        copy_column(&c[COL_DST4], row, hs.dst4, 4, m)
+        copy_addr16(&c[COL_SRC6], row, &hs, False, m)
+        copy_addr16(&c[COL_DST6], row, &hs, True, m)
+        copy_column(&c[COL_PROTO], row, hs.proto, 1, m)
+        copy_column(&c[COL_TTL], row, hs.ttl, 1, m)
+        copy_column(&c[COL_IP_ID], row, hs.ip_id, 4, m)
+        copy_column(&c[COL_FRAG], row, hs.frag, 2, m)
+        copy_column(&c[COL_SPORT], row, hs.sport, 2, m)
+        copy_column(&c[COL_DPORT], row, hs.dport, 2, m)
+        copy_column(&c[COL_TCP_FLAGS], row, hs.tcp_flags, 2, m)
+        copy_column(&c[COL_TCP_SEQ], row, hs.tcp_seq, 4, m)
+        copy_column(&c[COL_TCP_ACK], row, hs.tcp_ack, 4, m)
+        copy_column(&c[COL_TCP_WIN], row, hs.tcp_win, 2, m)
+        copy_column(&c[COL_ICMP_TYPE], row, hs.icmp_type, 1, m)
+        copy_column(&c[COL_ICMP_CODE], row, hs.icmp_code, 1, m)
+        copy_column(&c[COL_L4_OFFSET], row, hs.l4_offset, 4, m)
+        copy_column(&c[COL_PAYLOAD_LEN], row, hs.payload_len, 4, m)
+        copy_column(&c[COL_FLOW_HASH], row, hs.flow_hash, 8, m)
+        copy_column(&c[COL_VALID], row, hs.valid, 4, m)
         k0 += m
 
 

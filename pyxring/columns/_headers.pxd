@@ -5,9 +5,37 @@
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, int64_t
 from libc.string cimport memcpy
 
-from pyxring.includes.byteorder cimport (load_be16, load_be32, load_be64, load_le32, store_be16,
-                                        store_be48)
+from pyxring.includes.byteorder cimport load_be16, load_be32, load_be64, load_le32, store_be16
 from pyxring.includes.xxhash cimport XXH3_64bits
+
+
+# XXH3-64 of a 14-byte key (an IPv4 flow) from two words held in registers.
+# Through memory, xxHash reads the key back with two overlapping 8-byte loads
+# right after it was stored in 6- and 1-byte pieces, and each load then waits
+# for the stores to drain (a store-to-load forwarding stall), which cost more
+# than the rest of the decode.  The constants: XXH3's default secret folded
+# for seed 0 and 9 to 16 bytes of input (secret[24:32] ^ secret[32:40] and
+# secret[40:48] ^ secret[48:56]), and its avalanche multiplier.
+cdef extern from *:
+    """
+    #define PYX_XXH3_BITFLIP_LO 0x6782737BEA4239B9ULL
+    #define PYX_XXH3_BITFLIP_HI 0xAF56BC3B0996523AULL
+    #define PYX_XXH3_AVALANCHE 0x165667919E3779F9ULL
+    static inline uint64_t pyx_xxh3_14(uint64_t lo, uint64_t hi)
+    {
+        unsigned __int128 m;
+        uint64_t acc;
+        lo ^= PYX_XXH3_BITFLIP_LO;
+        hi ^= PYX_XXH3_BITFLIP_HI;
+        m = (unsigned __int128)lo * hi;
+        acc = 14 + __builtin_bswap64(lo) + hi + ((uint64_t)m ^ (uint64_t)(m >> 64));
+        acc ^= acc >> 37;
+        acc *= PYX_XXH3_AVALANCHE;
+        return acc ^ (acc >> 32);
+    }
+    """
+    uint64_t xxh3_14 "pyx_xxh3_14"(uint64_t lo, uint64_t hi) nogil
+    uint64_t bswap64 "__builtin_bswap64"(uint64_t v) nogil
 
 # One id per column; the valid bit of a decoded field is
 # 1 << (id - COL_VLAN_TCI).  The order is the public field order.
@@ -119,32 +147,38 @@ cdef enum:
     FRAG_OFFSET_MASK = 0x1FFF
     FRAG_MF = 0x2000
 
-ctypedef struct headers:
-    uint32_t valid
-    uint16_t vlan_tci
-    uint16_t vlan_tci_inner
-    uint16_t ethertype
-    uint8_t ip_version
-    uint8_t proto
-    uint8_t ttl
-    uint8_t is_fragment         # any fragment, first or not
-    uint32_t src4
-    uint32_t dst4
-    const uint8_t *src6         # into the frame
-    const uint8_t *dst6
-    uint32_t ip_id
-    uint16_t frag
-    uint16_t sport
-    uint16_t dport
-    uint16_t tcp_flags
-    uint32_t tcp_seq
-    uint32_t tcp_ack
-    uint16_t tcp_win
-    uint8_t icmp_type
-    uint8_t icmp_code
-    uint32_t l4_offset
-    uint32_t payload_len
-    uint64_t flow_hash
+# The parsed headers of up to CHUNK packets, one array per field: a field's
+# values for a run of packets lie side by side, so a column is filled from
+# them with one memcpy instead of a strided copy per value.
+cdef enum:
+    CHUNK = 64
+
+ctypedef struct chunk_headers:
+    uint32_t valid[CHUNK]
+    uint16_t vlan_tci[CHUNK]
+    uint16_t vlan_tci_inner[CHUNK]
+    uint16_t ethertype[CHUNK]
+    uint8_t ip_version[CHUNK]
+    uint8_t proto[CHUNK]
+    uint8_t ttl[CHUNK]
+    uint8_t is_fragment[CHUNK]            # any fragment, first or not
+    uint32_t src4[CHUNK]
+    uint32_t dst4[CHUNK]
+    const uint8_t *src6[CHUNK]            # into the frame
+    const uint8_t *dst6[CHUNK]
+    uint32_t ip_id[CHUNK]
+    uint16_t frag[CHUNK]
+    uint16_t sport[CHUNK]
+    uint16_t dport[CHUNK]
+    uint16_t tcp_flags[CHUNK]
+    uint32_t tcp_seq[CHUNK]
+    uint32_t tcp_ack[CHUNK]
+    uint16_t tcp_win[CHUNK]
+    uint8_t icmp_type[CHUNK]
+    uint8_t icmp_code[CHUNK]
+    uint32_t l4_offset[CHUNK]
+    uint32_t payload_len[CHUNK]
+    uint64_t flow_hash[CHUNK]
 
 
 cdef inline bint is_vlan_tpid(uint32_t et) noexcept nogil:
@@ -156,7 +190,7 @@ cdef inline bint has_ports(uint8_t proto) noexcept nogil:
 
 
 cdef inline uint32_t link_header(const uint8_t *p, uint32_t caplen, int linktype,
-                                 headers *h) noexcept nogil:
+                                 chunk_headers *h, int j) noexcept nogil:
     """Parse the link layer and any 802.1Q/802.1ad tags; sets ``ethertype``
     when the frame names its network protocol.  Returns the offset of the
     network header, or 0 with V_ETHERTYPE unset when there is none."""
@@ -181,16 +215,16 @@ cdef inline uint32_t link_header(const uint8_t *p, uint32_t caplen, int linktype
         if caplen < 1:
             return 0
         if p[0] >> 4 == 4:
-            h.ethertype = ETH_P_IP
+            h.ethertype[j] = ETH_P_IP
         elif p[0] >> 4 == 6:
-            h.ethertype = ETH_P_IPV6
+            h.ethertype[j] = ETH_P_IPV6
         else:
             return 0
-        h.valid |= V_ETHERTYPE
+        h.valid[j] |= V_ETHERTYPE
         return 0
     elif linktype == LT_IPV4 or linktype == LT_IPV6:
-        h.ethertype = ETH_P_IP if linktype == LT_IPV4 else ETH_P_IPV6
-        h.valid |= V_ETHERTYPE
+        h.ethertype[j] = ETH_P_IP if linktype == LT_IPV4 else ETH_P_IPV6
+        h.valid[j] |= V_ETHERTYPE
         return 0
     elif linktype == LT_NULL or linktype == LT_LOOP:
         # a 4-byte address family: network order for LOOP, the capturing
@@ -201,12 +235,12 @@ cdef inline uint32_t link_header(const uint8_t *p, uint32_t caplen, int linktype
         if fam > 0xFFFF:
             fam = ((fam >> 24) | ((fam >> 8) & 0xFF00) | ((fam << 8) & 0xFF0000) | (fam << 24))
         if fam == 2:
-            h.ethertype = ETH_P_IP
+            h.ethertype[j] = ETH_P_IP
         elif fam == 10 or fam == 24 or fam == 28 or fam == 30:   # AF_INET6 of Linux, BSDs, macOS
-            h.ethertype = ETH_P_IPV6
+            h.ethertype[j] = ETH_P_IPV6
         else:
             return 0
-        h.valid |= V_ETHERTYPE
+        h.valid[j] |= V_ETHERTYPE
         return 4
     else:
         return 0
@@ -214,11 +248,11 @@ cdef inline uint32_t link_header(const uint8_t *p, uint32_t caplen, int linktype
         if caplen < off + 2:
             return 0
         if ntags == 0:
-            h.vlan_tci = load_be16(p + off)
-            h.valid |= V_VLAN_TCI
+            h.vlan_tci[j] = load_be16(p + off)
+            h.valid[j] |= V_VLAN_TCI
         elif ntags == 1:
-            h.vlan_tci_inner = load_be16(p + off)
-            h.valid |= V_VLAN_TCI_INNER
+            h.vlan_tci_inner[j] = load_be16(p + off)
+            h.valid[j] |= V_VLAN_TCI_INNER
         ntags += 1
         if caplen < off + 4:
             return 0
@@ -226,13 +260,13 @@ cdef inline uint32_t link_header(const uint8_t *p, uint32_t caplen, int linktype
         off += 4
     if et < ETH_MIN_TYPE:
         return 0        # 802.3 length (LLC), or an SLL protocol code
-    h.ethertype = <uint16_t>et
-    h.valid |= V_ETHERTYPE
+    h.ethertype[j] = <uint16_t>et
+    h.valid[j] |= V_ETHERTYPE
     return off
 
 
 cdef inline void transport_header(const uint8_t *p, uint32_t end, uint32_t l4,
-                                  int64_t ip_payload, headers *h) noexcept nogil:
+                                  int64_t ip_payload, chunk_headers *h, int j) noexcept nogil:
     """Parse the transport header at ``l4`` of the first (or only) fragment;
     ``end`` is where the IP datagram's captured bytes end (bytes after the
     length the IP header gives are the link's padding, not transport data).
@@ -242,81 +276,81 @@ cdef inline void transport_header(const uint8_t *p, uint32_t end, uint32_t l4,
     cdef uint32_t a, hlen = 0
     if l4 > end:
         return
-    h.l4_offset = l4
-    h.valid |= V_L4_OFFSET
+    h.l4_offset[j] = l4
+    h.valid[j] |= V_L4_OFFSET
     q = p + l4
     a = end - l4
-    if has_ports(h.proto):
+    if has_ports(h.proto[j]):
         if a >= 2:
-            h.sport = load_be16(q)
-            h.valid |= V_SPORT
+            h.sport[j] = load_be16(q)
+            h.valid[j] |= V_SPORT
         if a >= 4:
-            h.dport = load_be16(q + 2)
-            h.valid |= V_DPORT
-        if h.proto == IPPROTO_TCP:
+            h.dport[j] = load_be16(q + 2)
+            h.valid[j] |= V_DPORT
+        if h.proto[j] == IPPROTO_TCP:
             if a >= 8:
-                h.tcp_seq = load_be32(q + 4)
-                h.valid |= V_TCP_SEQ
+                h.tcp_seq[j] = load_be32(q + 4)
+                h.valid[j] |= V_TCP_SEQ
             if a >= 12:
-                h.tcp_ack = load_be32(q + 8)
-                h.valid |= V_TCP_ACK
+                h.tcp_ack[j] = load_be32(q + 8)
+                h.valid[j] |= V_TCP_ACK
             if a >= 13 and (q[12] >> 4) >= 5:
                 hlen = (q[12] >> 4) * 4
             if a >= 14:
                 # the 9 flag bits: NS (now AE) in byte 12, CWR..FIN in byte 13
-                h.tcp_flags = ((q[12] & 1) << 8) | q[13]
-                h.valid |= V_TCP_FLAGS
+                h.tcp_flags[j] = ((q[12] & 1) << 8) | q[13]
+                h.valid[j] |= V_TCP_FLAGS
             if a >= 16:
-                h.tcp_win = load_be16(q + 14)
-                h.valid |= V_TCP_WIN
-        elif h.proto == IPPROTO_UDP:
+                h.tcp_win[j] = load_be16(q + 14)
+                h.valid[j] |= V_TCP_WIN
+        elif h.proto[j] == IPPROTO_UDP:
             hlen = 8
         else:
             hlen = 12       # SCTP common header
-    elif (h.proto == IPPROTO_ICMP and h.ip_version == 4) or \
-            (h.proto == IPPROTO_ICMPV6 and h.ip_version == 6):
+    elif (h.proto[j] == IPPROTO_ICMP and h.ip_version[j] == 4) or \
+            (h.proto[j] == IPPROTO_ICMPV6 and h.ip_version[j] == 6):
         if a >= 1:
-            h.icmp_type = q[0]
-            h.valid |= V_ICMP_TYPE
+            h.icmp_type[j] = q[0]
+            h.valid[j] |= V_ICMP_TYPE
         if a >= 2:
-            h.icmp_code = q[1]
-            h.valid |= V_ICMP_CODE
+            h.icmp_code[j] = q[1]
+            h.valid[j] |= V_ICMP_CODE
         hlen = 8
-    if hlen and not h.is_fragment and ip_payload >= hlen:
-        h.payload_len = <uint32_t>(ip_payload - hlen)
-        h.valid |= V_PAYLOAD_LEN
+    if hlen and not h.is_fragment[j] and ip_payload >= hlen:
+        h.payload_len[j] = <uint32_t>(ip_payload - hlen)
+        h.valid[j] |= V_PAYLOAD_LEN
 
 
 cdef inline void ipv4_header(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
-                             uint32_t off, int depth, headers *h) noexcept nogil:
+                             uint32_t off, int depth, chunk_headers *h, int j) noexcept nogil:
     cdef const uint8_t *ip = p + off
     cdef uint32_t avail = caplen - off, ihl, total, end
     if avail < 1 or ip[0] >> 4 != 4:
         return
-    h.ip_version = 4
-    h.valid |= V_IP_VERSION
+    h.ip_version[j] = 4
+    h.valid[j] |= V_IP_VERSION
     ihl = (ip[0] & 0xF) * 4
     if ihl < 20:
         return          # not a header: nothing after the version is trusted
     if avail >= 6:
-        h.ip_id = load_be16(ip + 4)
-        h.valid |= V_IP_ID
+        h.ip_id[j] = load_be16(ip + 4)
+        h.valid[j] |= V_IP_ID
     if avail >= 8:
-        h.frag = load_be16(ip + 6)
-        h.is_fragment = (h.frag & (FRAG_MF | FRAG_OFFSET_MASK)) != 0
-        h.valid |= V_FRAG
+        h.frag[j] = load_be16(ip + 6)
+        h.is_fragment[j] = (h.frag[j] & (FRAG_MF | FRAG_OFFSET_MASK)) != 0
+        h.valid[j] |= V_FRAG
     if avail >= 9:
-        h.ttl = ip[8]
-        h.valid |= V_TTL
+        h.ttl[j] = ip[8]
+        h.valid[j] |= V_TTL
     if avail >= 10:
-        h.proto = ip[9]
-        h.valid |= V_PROTO
+        h.proto[j] = ip[9]
+        h.valid[j] |= V_PROTO
     if avail >= 16:
-        h.src4 = load_be32(ip + 12)
-        h.valid |= V_SRC4
+        h.src4[j] = load_be32(ip + 12)
+        h.valid[j] |= V_SRC4
     if avail >= 20:
-        h.dst4 = load_be32(ip + 16)
-        h.valid |= V_DST4
+        h.dst4[j] = load_be32(ip + 16)
+        h.valid[j] |= V_DST4
     if depth < DEPTH_TRANSPORT or avail < ihl:
         return
     total = load_be16(ip + 2)
@@ -326,14 +360,14 @@ cdef inline void ipv4_header(const uint8_t *p, uint32_t caplen, uint32_t wirelen
         total = wirelen - off
     if total < ihl:
         return
-    if h.frag & FRAG_OFFSET_MASK:
+    if h.frag[j] & FRAG_OFFSET_MASK:
         return          # a later fragment: no transport header here
     end = caplen if caplen - off < total else off + total
-    transport_header(p, end, off + ihl, total - ihl, h)
+    transport_header(p, end, off + ihl, total - ihl, h, j)
 
 
 cdef inline void ipv6_header(const uint8_t *p, uint32_t caplen, uint32_t wirelen,
-                             uint32_t off, int depth, headers *h) noexcept nogil:
+                             uint32_t off, int depth, chunk_headers *h, int j) noexcept nogil:
     cdef const uint8_t *ip = p + off
     cdef uint32_t avail = caplen - off, pos = 40, hlen, plen
     cdef uint16_t fo
@@ -341,17 +375,17 @@ cdef inline void ipv6_header(const uint8_t *p, uint32_t caplen, uint32_t wirelen
     cdef bint later_fragment = False
     if avail < 1 or ip[0] >> 4 != 6:
         return
-    h.ip_version = 6
-    h.valid |= V_IP_VERSION
+    h.ip_version[j] = 6
+    h.valid[j] |= V_IP_VERSION
     if avail >= 8:
-        h.ttl = ip[7]
-        h.valid |= V_TTL
+        h.ttl[j] = ip[7]
+        h.valid[j] |= V_TTL
     if avail >= 24:
-        h.src6 = ip + 8
-        h.valid |= V_SRC6
+        h.src6[j] = ip + 8
+        h.valid[j] |= V_SRC6
     if avail >= 40:
-        h.dst6 = ip + 24
-        h.valid |= V_DST6
+        h.dst6[j] = ip + 24
+        h.valid[j] |= V_DST6
     if avail < 7:
         return
     plen = load_be16(ip + 4)
@@ -369,13 +403,13 @@ cdef inline void ipv6_header(const uint8_t *p, uint32_t caplen, uint32_t wirelen
             if avail < pos + 8:
                 return
             fo = load_be16(ip + pos + 2)
-            h.frag = ((fo >> 3) & FRAG_OFFSET_MASK) | ((fo & 1) * FRAG_MF)
-            h.ip_id = load_be32(ip + pos + 4)
-            h.is_fragment = (h.frag & (FRAG_MF | FRAG_OFFSET_MASK)) != 0
-            h.valid |= V_FRAG | V_IP_ID
+            h.frag[j] = ((fo >> 3) & FRAG_OFFSET_MASK) | ((fo & 1) * FRAG_MF)
+            h.ip_id[j] = load_be32(ip + pos + 4)
+            h.is_fragment[j] = (h.frag[j] & (FRAG_MF | FRAG_OFFSET_MASK)) != 0
+            h.valid[j] |= V_FRAG | V_IP_ID
             nh = ip[pos]
             pos += 8
-            if h.frag & FRAG_OFFSET_MASK:
+            if h.frag[j] & FRAG_OFFSET_MASK:
                 later_fragment = True   # what follows is data, not headers
                 break
             continue
@@ -387,16 +421,16 @@ cdef inline void ipv6_header(const uint8_t *p, uint32_t caplen, uint32_t wirelen
             hlen = (ip[pos + 1] + 1) * 8
         nh = ip[pos]
         pos += hlen
-    h.proto = nh
-    h.valid |= V_PROTO
-    if not (h.valid & V_FRAG):
-        h.valid |= V_FRAG       # no fragment header: not a fragment (frag = 0)
+    h.proto[j] = nh
+    h.valid[j] |= V_PROTO
+    if not (h.valid[j] & V_FRAG):
+        h.valid[j] |= V_FRAG       # no fragment header: not a fragment (frag = 0)
     if depth < DEPTH_TRANSPORT or avail < 40 or later_fragment or pos > 40 + plen:
         return
-    transport_header(p, off + avail, off + pos, plen - (pos - 40), h)
+    transport_header(p, off + avail, off + pos, plen - (pos - 40), h, j)
 
 
-cdef inline void flow_hash(headers *h) noexcept nogil:
+cdef inline void flow_hash(chunk_headers *h, int j) noexcept nogil:
     """xxHash3-64 of the canonical 5-tuple: the (address, port) endpoint
     that sorts lower comes first, so both directions give one value."""
     cdef uint8_t key[38]
@@ -404,64 +438,63 @@ cdef inline void flow_hash(headers *h) noexcept nogil:
     cdef uint16_t sport = 0, dport = 0
     cdef uint32_t need
     cdef bint swap
-    cdef size_t n
-    if h.ip_version == 4:
+    if h.ip_version[j] == 4:
         need = V_SRC4 | V_DST4 | V_PROTO
     else:
         need = V_SRC6 | V_DST6 | V_PROTO
-    if h.valid & need != need:
+    if h.valid[j] & need != need:
         return
-    if has_ports(h.proto) and not h.is_fragment:
-        if h.valid & (V_SPORT | V_DPORT) != V_SPORT | V_DPORT:
+    if has_ports(h.proto[j]) and not h.is_fragment[j]:
+        if h.valid[j] & (V_SPORT | V_DPORT) != V_SPORT | V_DPORT:
             return
-        sport = h.sport
-        dport = h.dport
-    if h.ip_version == 4:
+        sport = h.sport[j]
+        dport = h.dport[j]
+    if h.ip_version[j] == 4:
         # each endpoint as one number, address then port, compared as such
-        a_lo = (<uint64_t>h.src4 << 16) | sport
-        b_lo = (<uint64_t>h.dst4 << 16) | dport
+        a_lo = (<uint64_t>h.src4[j] << 16) | sport
+        b_lo = (<uint64_t>h.dst4[j] << 16) | dport
         if b_lo < a_lo:
             a_lo, b_lo = b_lo, a_lo
-        store_be48(key, a_lo)
-        store_be48(key + 6, b_lo)
-        n = 12
+        # the key's bytes 0..7 and 6..13 as little-endian words: each
+        # endpoint's 6 bytes in network order, then proto and version
+        a_lo = bswap64(a_lo << 16)
+        b_lo = bswap64(b_lo << 16)
+        h.flow_hash[j] = xxh3_14(a_lo | (b_lo << 48),
+                              b_lo | (<uint64_t>h.proto[j] << 48) | (<uint64_t>h.ip_version[j] << 56))
+        h.valid[j] |= V_FLOW_HASH
+        return
+    a_hi = load_be64(h.src6[j])
+    b_hi = load_be64(h.dst6[j])
+    a_lo = load_be64(h.src6[j] + 8)
+    b_lo = load_be64(h.dst6[j] + 8)
+    swap = b_hi < a_hi or (b_hi == a_hi and (b_lo < a_lo or (b_lo == a_lo and dport < sport)))
+    if swap:
+        memcpy(key, h.dst6[j], 16)
+        store_be16(key + 16, dport)
+        memcpy(key + 18, h.src6[j], 16)
+        store_be16(key + 34, sport)
     else:
-        a_hi = load_be64(h.src6)
-        b_hi = load_be64(h.dst6)
-        a_lo = load_be64(h.src6 + 8)
-        b_lo = load_be64(h.dst6 + 8)
-        swap = b_hi < a_hi or (b_hi == a_hi and (b_lo < a_lo or (b_lo == a_lo and dport < sport)))
-        if swap:
-            memcpy(key, h.dst6, 16)
-            store_be16(key + 16, dport)
-            memcpy(key + 18, h.src6, 16)
-            store_be16(key + 34, sport)
-        else:
-            memcpy(key, h.src6, 16)
-            store_be16(key + 16, sport)
-            memcpy(key + 18, h.dst6, 16)
-            store_be16(key + 34, dport)
-        n = 36
-    key[n] = h.proto
-    key[n + 1] = h.ip_version
-    # a constant length per call lets the compiler drop xxHash's dispatch
-    if n == 12:
-        h.flow_hash = XXH3_64bits(key, 14)
-    else:
-        h.flow_hash = XXH3_64bits(key, 38)
-    h.valid |= V_FLOW_HASH
+        memcpy(key, h.src6[j], 16)
+        store_be16(key + 16, sport)
+        memcpy(key + 18, h.dst6[j], 16)
+        store_be16(key + 34, dport)
+    key[36] = h.proto[j]
+    key[37] = h.ip_version[j]
+    # a constant length lets the compiler drop xxHash's dispatch
+    h.flow_hash[j] = XXH3_64bits(key, 38)
+    h.valid[j] |= V_FLOW_HASH
 
 
 cdef inline void parse_frame(const uint8_t *p, uint32_t caplen, uint32_t wirelen, int linktype,
-                             int depth, bint want_hash, headers *h) noexcept nogil:
-    cdef uint32_t off = link_header(p, caplen, linktype, h)
-    if depth < DEPTH_NETWORK or not (h.valid & V_ETHERTYPE):
+                             int depth, bint want_hash, chunk_headers *h, int j) noexcept nogil:
+    cdef uint32_t off = link_header(p, caplen, linktype, h, j)
+    if depth < DEPTH_NETWORK or not (h.valid[j] & V_ETHERTYPE):
         return
-    if h.ethertype == ETH_P_IP:
-        ipv4_header(p, caplen, wirelen, off, depth, h)
-    elif h.ethertype == ETH_P_IPV6:
-        ipv6_header(p, caplen, wirelen, off, depth, h)
+    if h.ethertype[j] == ETH_P_IP:
+        ipv4_header(p, caplen, wirelen, off, depth, h, j)
+    elif h.ethertype[j] == ETH_P_IPV6:
+        ipv6_header(p, caplen, wirelen, off, depth, h, j)
     else:
         return
-    if want_hash and h.ip_version:
-        flow_hash(h)
+    if want_hash and h.ip_version[j]:
+        flow_hash(h, j)

@@ -21,15 +21,11 @@ to: ``pyxring.interfaces`` is a JSON list of ``{"ifindex", "name",
 ``pyxring.interface`` and ``pyxring.linktype`` repeat them for the usual
 single-interface case.
 
-What a byte-for-byte pcapng -> Arrow -> pcapng ``convert`` adds to this
-(with the file source, which knows them): each interface's description
-block options (``if_tsresol``, ``if_tsoffset``, name, description, filter,
-os) in its ``pyxring.interfaces`` entry and the section header's options in
-``pyxring.section``, so the blocks are written back as they were; the
-timestamp in the interface's own units where ``ts_ns`` can't hold it
-exactly (resolutions finer than 1 ns, or binary ones: the descriptor's
-``ts_raw``); and the enhanced packet block's other options (comments,
-hashes, drop counts) as nullable columns.
+A file's interfaces also carry their section, ``fcslen`` and the text
+options of their description block (``filter``, ``os``, ``hardware``).
+``pyxring convert`` adds what makes a table of a capture file exact (the
+stored times, record headers and tails, the blocks between packets, the
+file's head): see :mod:`pyxring.convert.table`.
 """
 import json
 
@@ -67,14 +63,34 @@ def _arrow_type(pa, name):
     return pa.from_numpy_dtype(np.dtype(code))
 
 
+# interface description block options given by name in the metadata
+_IDB_TEXT_OPTIONS = {11: "filter", 12: "os", 15: "hardware"}
+
+
+def interface_entry(i, itf):
+    """The metadata entry of a capture file's interface ``itf``
+    (``pyxring.file.Interface``) numbered ``i``."""
+    entry = {"ifindex": i, "name": itf.name, "description": itf.description,
+             "linktype": itf.linktype, "linktype_name": LINKTYPE_NAMES.get(itf.linktype),
+             "snaplen": itf.snaplen, "tsresol": itf.tsresol, "tsoffset": itf.tsoffset,
+             "section": itf.section}
+    if itf.fcslen is not None:
+        entry["fcslen"] = itf.fcslen
+    for code, key in _IDB_TEXT_OPTIONS.items():
+        values = itf.options.get(code)
+        if values:
+            raw = values[0][1:] if code == 11 else values[0]     # if_filter: a type byte first
+            entry[key] = raw.rstrip(b"\0").decode("utf-8", "replace")
+    return entry
+
+
 def interfaces_of(source):
     """The interface table written to the schema's metadata: a file's
     interfaces (numbered as the packets' ``ifindex``), or the live one."""
+    if getattr(source, "interfaces", None) and not isinstance(source.interfaces[0], dict):
+        return [interface_entry(i, itf) for i, itf in enumerate(source.interfaces)]
     if getattr(source, "interfaces", None):
-        return [{"ifindex": i, "name": itf.name, "description": itf.description,
-                 "linktype": itf.linktype, "linktype_name": LINKTYPE_NAMES.get(itf.linktype),
-                 "snaplen": itf.snaplen, "tsresol": itf.tsresol, "tsoffset": itf.tsoffset}
-                for i, itf in enumerate(source.interfaces)]
+        return list(source.interfaces)
     linktype = getattr(source, "linktype", 1)
     return [{"ifindex": getattr(source, "ifindex", None), "name": getattr(source, "name", None),
              "linktype": linktype, "linktype_name": LINKTYPE_NAMES.get(linktype),

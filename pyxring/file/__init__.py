@@ -31,10 +31,12 @@ __all__ = ["open_file", "FileSource", "Interface"]
 
 
 def open_file(source, *, batch_packets=DEFAULT_BATCH_PACKETS, batch_bytes=DEFAULT_BATCH_BYTES,
-              buffer_size=DEFAULT_BUFFER_SIZE):
+              buffer_size=DEFAULT_BUFFER_SIZE, keep_blocks=False):
     """Open a pcap/pcapng file as a packet source: a path, ``"-"`` for
     standard input, or a readable binary file object.  Batches hold up to
     ``batch_packets`` records or about ``batch_bytes`` bytes; streams (not
-    regular files) are read ``buffer_size`` bytes at a time."""
+    regular files) are read ``buffer_size`` bytes at a time.  With
+    ``keep_blocks``, every block that is not a packet (and a pcap file's
+    header) is kept as it is, for ``src.take_blocks()``."""
     return FileSource(source, batch_packets=batch_packets, batch_bytes=batch_bytes,
-                      buffer_size=buffer_size)
+                      buffer_size=buffer_size, keep_blocks=keep_blocks)

@@ -10,6 +10,8 @@ cdef extern from "pyxring/file/filetime.h" nogil:
     uint16_t fs_u16(const uint8_t *p, int swapped)
     uint32_t fs_u32(const uint8_t *p, int swapped)
     uint64_t fs_u64(const uint8_t *p, int swapped)
+    void fs_put16(uint8_t *p, uint16_t v, int swapped)
+    void fs_put32(uint8_t *p, uint32_t v, int swapped)
     u128 fs_units_per_sec(uint8_t tsresol)
     int fs_units_to_ns(uint64_t units, u128 per_sec, int64_t offset, uint64_t *ns)
     const uint8_t *fs_prefetch_to(const uint8_t *start, const uint8_t *end)
@@ -64,6 +66,8 @@ cdef class FileSource(Source):
     cdef readonly int sections          # section headers read so far
     cdef readonly unsigned long long bytes_read  # bytes the walk has consumed
     cdef readonly unsigned long long records     # packet records the walk has read
+    cdef readonly bint keep_blocks      # keep every block that is not a packet, raw (take_blocks)
+    cdef list kept                      # (packets before it, bytes) of each block kept
 
     # where the bytes are: the whole mapping, or the current stream chunk
     cdef const uint8_t *base

@@ -118,10 +118,13 @@ cdef class FileSource(Source):
         self.interfaces = []
         self.interface_stats = {}
         self.shb_options = {}
+        self.kept = []
         self.max_block = blocks.INITIAL_MAX_BLOCK
 
     def __init__(self, source, *, Py_ssize_t batch_packets=DEFAULT_BATCH_PACKETS,
-                 size_t batch_bytes=DEFAULT_BATCH_BYTES, size_t buffer_size=DEFAULT_BUFFER_SIZE):
+                 size_t batch_bytes=DEFAULT_BATCH_BYTES, size_t buffer_size=DEFAULT_BUFFER_SIZE,
+                 bint keep_blocks=False):
+        self.keep_blocks = keep_blocks
         if batch_packets < 1 or batch_bytes < 1 or buffer_size < 64:
             raise ValueError("batch_packets and batch_bytes must be positive, "
                              "buffer_size at least 64")
@@ -257,6 +260,8 @@ cdef class FileSource(Source):
             raise fail(self.name, self.base_off + self.pos, "truncated pcap file header: "
                        f"{self.avail - self.pos} of 24 bytes")
         head = PyBytes_FromStringAndSize(<const char *>self.base + self.pos, 24)
+        if self.keep_blocks:
+            self.kept.append((0, head))
         (swapped, magic, major, minor, thiszone, sigfigs, snaplen,
          network) = blocks.parse_pcap_header(head, self.name)
         self.fmt = FMT_PCAP
@@ -545,11 +550,11 @@ cdef class FileSource(Source):
                 mark_vlan(d)
                 n += 1
                 self.fill_bytes += total
-            elif btype == BT_IDB or btype == BT_ISB:
+            elif btype == BT_IDB or btype == BT_ISB or self.keep_blocks:
                 stop = WALK_META
                 break
             # any other block (name resolution, decryption secrets, custom,
-            # unknown) is skipped, as the format asks
+            # unknown) is skipped, as the format asks (or kept by _meta)
             pos += total
         self.bytes_read += pos - self.pos
         self.records += n - b.count
@@ -626,7 +631,8 @@ cdef class FileSource(Source):
 
     # -- the rare blocks -----------------------------------------------------
     cdef _meta(self):
-        """Parse the SHB, IDB or ISB at ``pos`` (wholly in the buffer)."""
+        """Parse the SHB, IDB or ISB at ``pos`` (wholly in the buffer); with
+        ``keep_blocks``, also keep it (and any other block) as it is."""
         cdef const uint8_t *h = self.base + self.pos
         cdef uint32_t btype = fs_u32(h, self.swapped)
         cdef uint32_t total
@@ -636,6 +642,8 @@ cdef class FileSource(Source):
         else:
             total = fs_u32(h + 4, self.swapped)
         block = PyBytes_FromStringAndSize(<const char *>h, total)
+        if self.keep_blocks:
+            self.kept.append((self.records, block))
         if btype == BT_SHB:
             swapped, opts = blocks.parse_shb(block, self.name, offset)
             self.swapped = swapped
@@ -646,7 +654,7 @@ cdef class FileSource(Source):
         elif btype == BT_IDB:
             self.add_iface(blocks.parse_idb(block, self.swapped, self.sections - 1, self.name,
                                             offset))
-        else:
+        elif btype == BT_ISB:
             lid, units, values = blocks.parse_isb(block, self.swapped, self.name, offset)
             if lid >= self.n_sec:
                 raise fail(self.name, offset, f"interface statistics block refers to undefined "
@@ -664,6 +672,14 @@ cdef class FileSource(Source):
             self.interface_stats[gid] = st
         self.pos += total
         self.bytes_read += total
+
+    def take_blocks(self):
+        """With ``keep_blocks``: the blocks read since the last call that are
+        not packets, as ``[(packets, raw bytes)]`` in file order, ``packets``
+        being how many packet records come before the block (a pcap file's
+        header is the one block of a pcap file); a convert writes them back."""
+        kept, self.kept = self.kept, []
+        return kept
 
     # -- errors ----------------------------------------------------------------
     cdef object _walk_error(self):

@@ -31,6 +31,22 @@ static inline uint64_t fs_u64(const uint8_t *p, int swapped)
     return swapped ? __builtin_bswap64(v) : v;
 }
 
+/* The writing side (a convert writes records back in the file's own byte
+ * order). */
+static inline void fs_put16(uint8_t *p, uint16_t v, int swapped)
+{
+    if (swapped)
+        v = __builtin_bswap16(v);
+    memcpy(p, &v, sizeof(v));
+}
+
+static inline void fs_put32(uint8_t *p, uint32_t v, int swapped)
+{
+    if (swapped)
+        v = __builtin_bswap32(v);
+    memcpy(p, &v, sizeof(v));
+}
+
 /* Records are walked by following their lengths, so the hardware cannot
  * guess the next header's address and every header would wait on memory.
  * Prefetching the bytes ahead of the walk, a cache line at a time, keeps a

@@ -10,6 +10,8 @@ cdef extern from "<sys/mman.h>" nogil:
     enum:
         MADV_SEQUENTIAL
         MADV_WILLNEED
+        MADV_HUGEPAGE
+        MADV_POPULATE_WRITE             # Linux 5.14
 
 cdef extern from "<fcntl.h>" nogil:
     int fcntl(int fd, int cmd, ...)

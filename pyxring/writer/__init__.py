@@ -19,7 +19,7 @@ from pyxring.errors import PyxringError
 from pyxring.writer._format import Writer
 from pyxring.writer._output import FdOutput
 
-__all__ = ["open_writer", "open_file", "Writer", "FileLimitReached", "ENGINES", "FORMATS"]
+__all__ = ["open_writer", "open_file", "open_output", "Writer", "FileLimitReached", "ENGINES", "FORMATS"]
 
 FORMATS = ("pcap", "pcapng")
 ENGINES = ("auto", "uring", "write")
@@ -97,21 +97,16 @@ def _open_output(path, engine, buffers, buffer_size, notice, flags):
         raise PyxringError(f"cannot write {name}: {exc.strerror}") from None
 
 
-def open_file(path, format="pcapng", interfaces=(), *, precision="ns", compression="auto",
-              level=None, engine="auto", buffers=None, buffer_size=None, notice=None):
-    """One capture file (no rotation): the record stage on top of an
-    optional codec on top of the chosen output; an existing file is replaced."""
-    if format not in FORMATS:
-        raise PyxringError(f"unknown file format {format!r} (choose pcap or pcapng)")
-    if precision not in ("ns", "us"):
-        raise PyxringError(f"unknown time precision {precision!r} (choose ns or us)")
+def open_output(path, *, compression="auto", level=None, engine="auto", buffers=None,
+                buffer_size=None, notice=None):
+    """The byte stages of a capture file: an optional codec (``compression``
+    ``"auto"``: by the name) on top of the chosen output, for a record
+    formatter to write into (``Writer``, or ``pyxring.convert``'s); an
+    existing file is replaced."""
     if engine not in ENGINES:
         raise PyxringError(f"unknown writer {engine!r} (choose auto, uring or write)")
     if compression not in COMPRESSIONS:
         raise PyxringError(f"unknown compression {compression!r} (choose gzip, zstd, lz4 or none)")
-    from pyxring.writer._format import check_interface
-    for iface in interfaces:
-        check_interface(iface["linktype"], iface["snaplen"])
     codec = None
     if compression == "auto":
         if isinstance(path, (str, bytes, os.PathLike)) and path != "-":
@@ -120,11 +115,33 @@ def open_file(path, format="pcapng", interfaces=(), *, precision="ns", compressi
         codec = compression
     flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_TRUNC
     sink = _open_output(path, engine, buffers, buffer_size, notice or _stderr_notice, flags)
-    out = sink
+    if codec is None:
+        return sink, sink
     try:
-        if codec is not None:
-            from pyxring.writer._codec import CodecOutput
-            out = CodecOutput(sink, codec, level)
+        from pyxring.writer._codec import CodecOutput
+        return CodecOutput(sink, codec, level), sink
+    except BaseException:
+        try:
+            sink.finish()
+        except Exception:
+            pass
+        raise
+
+
+def open_file(path, format="pcapng", interfaces=(), *, precision="ns", compression="auto",
+              level=None, engine="auto", buffers=None, buffer_size=None, notice=None):
+    """One capture file (no rotation): the record stage on top of an
+    optional codec on top of the chosen output; an existing file is replaced."""
+    if format not in FORMATS:
+        raise PyxringError(f"unknown file format {format!r} (choose pcap or pcapng)")
+    if precision not in ("ns", "us"):
+        raise PyxringError(f"unknown time precision {precision!r} (choose ns or us)")
+    from pyxring.writer._format import check_interface
+    for iface in interfaces:
+        check_interface(iface["linktype"], iface["snaplen"])
+    out, sink = open_output(path, compression=compression, level=level, engine=engine,
+                            buffers=buffers, buffer_size=buffer_size, notice=notice)
+    try:
         return Writer(out, sink, format, interfaces, precision)
     except BaseException:
         try:

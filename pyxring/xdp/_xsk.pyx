@@ -30,6 +30,7 @@ from pyxring.includes.posix_io cimport (
     pending_error)
 from pyxring.includes.if_xdp cimport *
 from pyxring.includes.atomics cimport load_acquire_u32
+from pyxring.includes.file_io cimport madvise, MADV_HUGEPAGE, MADV_POPULATE_WRITE
 from pyxring.xdp._ring cimport (xring, ring_init, ring_free, ring_reserve, ring_submit,
                                 ring_peek, ring_cancel, ring_release, ring_needs_wakeup,
                                 ring_addr, ring_desc, ring_in_flight)
@@ -268,9 +269,18 @@ cdef class XskSource(Source):
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | MAP_HUGETLB, -1, 0)
         self.hugepages = m != MAP_FAILED
         if m == MAP_FAILED:
-            # no huge pages reserved (vm.nr_hugepages): ordinary pages
+            # no huge pages reserved (vm.nr_hugepages): transparent huge pages
+            # where the kernel gives them (madvise mode), else ordinary ones.
+            # Each frame has a chunk of its own, so with 4 KiB pages a
+            # consumer reading the frames (columns, filters) takes a TLB miss
+            # every other frame, a two-level page walk on a VM.
             m = mmap(NULL, self.umem_size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0)
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            if m != MAP_FAILED:
+                madvise(m, self.umem_size, MADV_HUGEPAGE)
+                # fault it all in now, not under the first packets
+                if madvise(m, self.umem_size, MADV_POPULATE_WRITE) != 0:
+                    memset(m, 0, self.umem_size)
         if m == MAP_FAILED:
             raise_errno(errno, f"allocating a {self.umem_size >> 20} MiB UMEM for {self.name}")
         self.umem = <uint8_t *>m
