@@ -131,7 +131,10 @@ def test_two_capture_hosts_one_server_every_frame_once(tmp_path):
 
 async def _stream_messages(url, name="PKTS"):
     import nats
-    nc = await nats.connect(url.split(",")[0], connect_timeout=2, max_reconnect_attempts=1)
+    # any of the cluster's servers: the first may be the leader just killed
+    hosts = url.removeprefix("nats://").split(",")
+    nc = await nats.connect(servers=[f"nats://{h}" for h in hosts], connect_timeout=2,
+                            max_reconnect_attempts=1)
     try:
         return (await nc.jetstream().stream_info(name)).state.messages
     except Exception:

@@ -31,7 +31,7 @@ def _size_mb(text):
 
 def add_arguments(parser):
     from pyxring.cli import positive_int
-    from pyxring.stream.collector import DEFAULT_DURABLE, DEFAULT_WINDOW
+    from pyxring.stream.defaults import DEFAULT_DURABLE, DEFAULT_WINDOW
     parser.add_argument("url", metavar="URL",
                         help="nats://[USER:PASS@]HOST[:PORT][,HOST...][/PREFIX] (PREFIX: pkts)")
     parser.add_argument("--subject", metavar="SUBJECT",

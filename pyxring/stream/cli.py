@@ -45,7 +45,7 @@ def _count(what, minimum=1):
 
 
 def add_arguments(parser):
-    from pyxring.stream.producer import (DEFAULT_MEMORY_BYTES, DEFAULT_SPOOL_BYTES,
+    from pyxring.stream.defaults import (DEFAULT_MEMORY_BYTES, DEFAULT_SPOOL_BYTES,
                                          DEFAULT_SPOOL_DIR, DEFAULT_WAIT)
     g = parser.add_argument_group("streaming to NATS JetStream (--stream)")
     g.add_argument("--stream", dest="stream_url", metavar="URL",

@@ -20,9 +20,8 @@ from pyxring.stream.consumer import Consumer
 from pyxring.stream.merge import Held, ReorderBuffer
 from pyxring.stream.outputs import Checkpoint, OutputError, checkpoint_path, open_output
 
-DEFAULT_DURABLE = "pyxring-collect"
-DEFAULT_WINDOW = 2.0
-DEFAULT_COMMIT_INTERVAL = 1.0
+from pyxring.stream.defaults import (DEFAULT_COMMIT_INTERVAL, DEFAULT_DURABLE,  # noqa: F401
+                                     DEFAULT_WINDOW)
 
 
 class ProducerTally:

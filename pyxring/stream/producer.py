@@ -16,11 +16,8 @@ from pyxring.stream.spool import Outbox, Spool
 from pyxring.stream.url import parse_url, subject_token
 from pyxring.stream.wire import Encoder
 
-DEFAULT_SPOOL_DIR = "/var/tmp/pyxring-spool"
-DEFAULT_SPOOL_BYTES = 1_000_000_000
-DEFAULT_MEMORY_BYTES = 64_000_000
-DEFAULT_WAIT = 10.0
-DEFAULT_DUPLICATE_WINDOW = 600.0
+from pyxring.stream.defaults import (DEFAULT_DUPLICATE_WINDOW, DEFAULT_MEMORY_BYTES,  # noqa: F401
+                                     DEFAULT_SPOOL_BYTES, DEFAULT_SPOOL_DIR, DEFAULT_WAIT)
 
 
 def default_host():
