@@ -142,6 +142,7 @@ def test_subscribe_yields_record_batches_and_writable_batches_and_resumes(server
         first = next(iter(sub))
         meta = first.schema.metadata
         assert meta[b"pyxring.host"] == b"h1" and meta[b"pyxring.stream.seq"] == b"0"
+        assert meta[b"pyxring.interface"] == b"eth0"      # the name it was published as
         assert first.column("frame").to_pylist() == frames[:250]
     # the first message was acknowledged when the loop asked for the next... the
     # consumer resumes after it; its batches go to the writer as they are
@@ -214,7 +215,9 @@ def test_what_an_ended_capture_left_in_the_spool_goes_with_the_next(server, tmp_
     server.start()
     frames2, ts2, src2 = frames_source(100, size=800, ts0=T0 + 10 ** 10, seed=3)
     r2 = pyxring.stream.publish(src2, server.url, host="h1", interface="eth0", spool_dir=spool)
-    assert r2["earlier_acknowledged"] == 1000 and r2["acknowledged"] == 100
+    assert r2["earlier_acknowledged"] == r2["earlier_published"] == 1000
+    # this capture's own counts: published + dropped == captured
+    assert r2["published"] == r2["acknowledged"] == r2["captured"] == 100
     code, err = collect(server.url, "-w", str(tmp_path / "m.pcapng"), "--drain")
     assert code == 0, err
     assert [rec[3] for rec in records(tmp_path / "m.pcapng")] == frames + frames2
@@ -307,6 +310,24 @@ def test_a_collector_killed_anywhere_resumes(server, tmp_path):
     assert len(tshark_fields(out, "frame.len")) == 20000
 
 
+def test_collect_stops_after_count_and_the_next_run_takes_the_rest(server, tmp_path):
+    """-c COUNT ends once COUNT packets are written, in time order (the cut
+    falls inside a message and inside the reorder window); a collector
+    started again on the same file writes the rest: every packet once."""
+    frames, ts, src = frames_source(3000, size=200, batch=500, step=10 ** 5)
+    pyxring.stream.publish(src, server.url, host="h", interface="eth0", spool_dir=None)
+    out = tmp_path / "m.pcapng"
+    code, err = collect(server.url, "-w", str(out), "-c", "1234", "--ack-wait", "2")
+    assert code == 0, err
+    first = records(out)
+    assert [r[1] for r in first] == ts[:1234]
+    assert [r[3] for r in first] == frames[:1234]
+    code, err = collect(server.url, "-w", str(out), "--drain", "--ack-wait", "2")
+    assert code == 0, err
+    got = records(out)
+    assert sorted(r[3] for r in got) == sorted(frames) and len(got) == 3000
+
+
 @pytest.mark.parametrize("argv,message", [
     (["collect", "http://h:4222", "-w", "x"], "bad stream URL 'http://h:4222': the scheme"),
     (["collect", "nats://h:99999", "-w", "x"], "port '99999' is not a number"),
@@ -320,6 +341,8 @@ def test_a_collector_killed_anywhere_resumes(server, tmp_path):
     (["capture", "nosuchif0", "--stream-replicas", "3"], "--stream-replicas needs --stream URL"),
     (["capture", "nosuchif0", "--stream", "nats://h", "--stream-host", "a.b"], "--stream-host 'a.b'"),
     (["capture", "nosuchif0", "--stream", "nats://h", "--stream-spool-size", "x"], "invalid spool size x"),
+    (["capture", "nosuchif0", "--stream", "nats://h", "--stream-buffer", "0"],
+     "--stream-buffer 0: batches need memory"),
 ])
 def test_bad_stream_arguments_are_one_line_usage_errors(capsys, argv, message):
     status = main(argv)

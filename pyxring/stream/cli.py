@@ -104,6 +104,9 @@ def check_arguments(args):
             raise ConfigError(f"invalid stream name {args.stream_name!r}: no dots")
     if args.stream_spool_size == 0 and args.stream_spool not in (None, "none"):
         raise ConfigError("--stream-spool-size 0: use --stream-spool none for no spool")
+    if args.stream_buffer == 0:
+        raise ConfigError("--stream-buffer 0: batches need memory to wait in for their "
+                          "acknowledgements")
 
 
 def open_for_capture(args, sources, notice=None):

@@ -129,6 +129,9 @@ class ReorderBuffer:
             for h, n in zip(helds, back.tolist()):
                 h.pos -= n
             merged = merged[:limit]
+            if not limit:
+                return Release([], np.empty(0, np.int32), np.empty(0, np.int64),
+                               self._finished())
         ts = ts[merged]
         if self.released_ts is not None:
             self.late += int(np.count_nonzero(ts < self.released_ts))

@@ -122,6 +122,7 @@ class StreamSink:
             "left_in_spool_messages": left_msgs, "earlier_segments_left": adopted_left,
             "spool": self.spool.dir if self.spool is not None else None, "spool_kept": kept,
             "spool_torn": torn, "earlier_acknowledged": st["adopted_acked_packets"],
+            "earlier_published": st["adopted_published_packets"],
             "dropped": sum(dropped.values()), "dropped_reasons": dropped,
             "duplicates": st["duplicates"], "retries": st["retries"],
             "reconnects": st["reconnects"], "longest_outage": st["longest_outage"],
@@ -147,9 +148,9 @@ def closing_lines(result, verbose=False):
     if r["left_in_spool"]:
         lines.append(f"{_packets(r['left_in_spool'])} left in the spool {r['spool']} "
                      f"(the next capture with this spool sends them)")
-    if r["earlier_acknowledged"]:
-        lines.append(f"{_packets(r['earlier_acknowledged'])} from an earlier capture's spool "
-                     f"acknowledged")
+    if r["earlier_published"]:
+        lines.append(f"{_packets(r['earlier_published'])} from an earlier capture's spool "
+                     f"published, {r['earlier_acknowledged']} acknowledged")
     for path, off, why in r["spool_torn"]:
         lines.append(f"pyxring: warning: spool {path} at byte {off}: {why}; the rest of it "
                      f"was lost")

@@ -65,6 +65,7 @@ class Publisher:
         self.published_messages = self.published_packets = 0
         self.acked_messages = self.acked_packets = 0
         self.adopted_acked_packets = 0      # from an earlier run's spool
+        self.adopted_published_packets = 0
         self.duplicates = 0
         self.retries = 0
         self.reconnects = 0
@@ -208,8 +209,13 @@ class Publisher:
             pending = _Pending(msg, str(self._tokens))
             self._inflight[pending.token] = pending
             self._inflight_bytes += msg.size
-            self.published_messages += 1
-            self.published_packets += msg.packets
+            if msg.run == self.run:
+                self.published_messages += 1
+                self.published_packets += msg.packets
+            else:
+                # an earlier capture's, counted apart: this capture's own
+                # counts keep published + dropped == captured
+                self.adopted_published_packets += msg.packets
             await self._send(pending)
 
     async def _send(self, pending):
@@ -300,6 +306,7 @@ class Publisher:
                 "published_packets": self.published_packets,
                 "acked_messages": self.acked_messages, "acked_packets": self.acked_packets,
                 "adopted_acked_packets": self.adopted_acked_packets,
+                "adopted_published_packets": self.adopted_published_packets,
                 "duplicates": self.duplicates, "retries": self.retries,
                 "reconnects": self.reconnects, "inflight": len(self._inflight),
                 "longest_outage": round(self.longest_outage, 3)}

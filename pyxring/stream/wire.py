@@ -141,6 +141,9 @@ class Encoder:
         if self._meta is None:
             self._meta = dict(schema_metadata(batch.source))
             self._meta["pyxring.host"] = self.host
+            # the name the subject and headers carry (publish(interface=...)
+            # may rename the source's)
+            self._meta["pyxring.interface"] = self.iface
             self._meta["pyxring.stream.run"] = self.run
         out = []
         self._encode(rb, max_payload - PAYLOAD_MARGIN, out)
