@@ -93,6 +93,17 @@ def positive_int(text):
     return v
 
 
+def seconds_arg(text):
+    """A duration option: seconds, 0 or more, finite."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text}")
+    return v
+
+
 def snaplen_arg(text):
     try:
         v = int(text)

@@ -9,16 +9,6 @@ import sys
 from pyxring.errors import ConfigError
 
 
-def _seconds(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = -1
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid number of seconds {text}")
-    return v
-
-
 def _size_mb(text):
     try:
         v = float(text)
@@ -30,7 +20,7 @@ def _size_mb(text):
 
 
 def add_arguments(parser):
-    from pyxring.cli import positive_int
+    from pyxring.cli import positive_int, seconds_arg as _seconds
     from pyxring.stream.defaults import DEFAULT_DURABLE, DEFAULT_WINDOW
     parser.add_argument("url", metavar="URL",
                         help="nats://[USER:PASS@]HOST[:PORT][,HOST...][/PREFIX] (PREFIX: pkts)")

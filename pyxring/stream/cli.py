@@ -22,16 +22,6 @@ def _size_mb(what):
     return parse
 
 
-def _seconds(text):
-    try:
-        v = float(text)
-    except ValueError:
-        v = -1
-    if not v >= 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"invalid number of seconds {text}")
-    return v
-
-
 def _count(what, minimum=1):
     def parse(text):
         try:
@@ -45,6 +35,7 @@ def _count(what, minimum=1):
 
 
 def add_arguments(parser):
+    from pyxring.cli import seconds_arg as _seconds
     from pyxring.stream.defaults import (DEFAULT_MEMORY_BYTES, DEFAULT_SPOOL_BYTES,
                                          DEFAULT_SPOOL_DIR, DEFAULT_WAIT)
     g = parser.add_argument_group("streaming to NATS JetStream (--stream)")
