@@ -4,8 +4,9 @@
 1500-byte UDP frames from trafgen (CPU 0) over the benchmark's veth, at
 fixed rates and flat out, captured on TPACKET_V3 (CPU 1) and written as
 pcap to a file on the real disk (``build/bench-writer/``, removed after
-each run) by three consumers, run by run in turn (the order rotated each
-round): ``pyxring capture --writer uring``, ``--writer write``, and
+each run) by four consumers, run by run in turn (the order rotated each
+round): ``pyxring capture --writer uring`` (through the page cache), the
+same with ``--direct-io`` (O_DIRECT), ``--writer write``, and
 ``tcpdump -w`` (with ``-B`` set to pyxring's ring size, 64 MiB, so neither
 has the larger ring).
 
@@ -41,7 +42,7 @@ FRAME_LEN = 1500
 RING_MIB = 64                  # pyxring's default TPACKET ring: 64 blocks of 1 MiB
 FULL_RATES = [50_000, 100_000, 0]
 QUICK_RATES = [50_000, 0]
-TOOLS = ("pyxring-uring", "pyxring-write", "tcpdump")
+TOOLS = ("pyxring-uring", "pyxring-direct", "pyxring-write", "tcpdump")
 WRITE_SYSCALLS = ("write", "pwrite64", "io_uring_enter")
 
 
@@ -65,9 +66,10 @@ def argv_for(tool, iface, path):
     if tool == "tcpdump":
         return [*taskset, "tcpdump", "-i", iface, "-Z", "root", "-s", "0",
                 "-B", str(RING_MIB * 1024), "-w", path]
-    engine = tool.split("-")[1]
+    engine = {"direct": ["--writer", "uring", "--direct-io"]}.get(
+        tool.split("-")[1], ["--writer", tool.split("-")[1]])
     return [*taskset, sys.executable, "-m", "pyxring", "capture", iface, "--backend", "tpacket",
-            "--format", "pcap", "--time-precision", "us", "--writer", engine, "-v", "-w", path]
+            "--format", "pcap", "--time-precision", "us", *engine, "-v", "-w", path]
 
 
 def perf_max_ms(text):

@@ -62,11 +62,12 @@ def test_both_engines_write_the_same_bytes(tmp_path, fmt, precision):
     ref = tmp_path / f"write.{fmt}"
     w = write_all(ref, fmt, precision, engine="write")
     assert w.stats()["writer"] == "write"
-    for name, opts in (("direct", {}), ("small-buffers", {"buffer_size": 8192, "buffers": 3})):
+    for name, opts in (("buffered", {}), ("direct", {"direct": True}),
+                       ("small-buffers", {"buffer_size": 8192, "buffers": 3, "direct": True})):
         path = tmp_path / f"uring-{name}.{fmt}"
         u = write_all(path, fmt, precision, engine="uring", **opts)
         st = u.stats()
-        assert st["writer"] == "io_uring" and st["direct_io"], st
+        assert st["writer"] == "io_uring" and st["direct_io"] is opts.get("direct", False), st
         assert path.read_bytes() == ref.read_bytes(), name
     assert tshark_count(ref) == expected_caplens()
     got = read_back(ref)

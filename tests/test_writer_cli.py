@@ -305,13 +305,15 @@ def test_sigterm_with_a_slow_reader_of_stdout(lab, tmp_path):
 
 
 def test_verbose_names_the_writer(lab, tmp_path):
+    uring = (r"writer: io_uring \({}, 8 buffers of 2048 KiB\), \d+ writes, \d+ waits for "
+             r"a free buffer \(\d+ ms\), longest wait \d+\.\d ms$")
     for engine, first, last in (
-            ("auto", "with io_uring (O_DIRECT, 8 buffers of 2048 KiB)",
-             r"writer: io_uring \(O_DIRECT, 8 buffers of 2048 KiB\), \d+ writes, \d+ waits for "
-             r"a free buffer \(\d+ ms\), longest wait \d+\.\d ms$"),
-            ("write", "with write(2)", r"writer: write\(2\), longest wait \d+\.\d ms$")):
-        out = tmp_path / f"{engine}.pcapng.zst"
-        code, err = capture_and_stop(lab, ["-w", str(out), "-v", "--writer", engine],
+            (["auto"], "with io_uring (buffered, 8 buffers of 2048 KiB)", uring.format("buffered")),
+            (["uring", "--direct-io"], "with io_uring (O_DIRECT, 8 buffers of 2048 KiB)",
+             uring.format("O_DIRECT")),
+            (["write"], "with write(2)", r"writer: write\(2\), longest wait \d+\.\d ms$")):
+        out = tmp_path / f"{engine[0]}{len(engine)}.pcapng.zst"
+        code, err = capture_and_stop(lab, ["-w", str(out), "-v", "--writer", *engine],
                                      lab.udp_frames(50))
         assert code == 0, err
         assert f"pyxring: writing {out} with zstd compression, {first[5:]}" in err, err

@@ -34,9 +34,9 @@ def write_frames(w, lo, hi):
         w.write(frame(i), ts_ns=TS0 + i)
 
 
-def reference(path, n, engine="write"):
+def reference(path, n, engine="write", direct=False):
     """The same ``n`` frames written by one engine in one go."""
-    r = open_writer(path, engine=engine)
+    r = open_writer(path, engine=engine, direct=direct)
     write_frames(r, 0, n)
     r.write_stats(received=n, start_ns=TS0, end_ns=TS0 + 1)
     r.close()
@@ -57,12 +57,13 @@ def records(path):
         return [rec.data for rec in r]
 
 
-@pytest.mark.parametrize("engine", ["write", "uring"])
+@pytest.mark.parametrize("engine,direct", [("write", False), ("uring", False), ("uring", True)])
 @pytest.mark.parametrize("name", ["full.pcapng", "full.pcap", "full.pcapng.zst", "full.pcap.gz"])
-def test_disk_full_ends_the_file_at_its_last_whole_packet(tmp_path, engine, name):
+def test_disk_full_ends_the_file_at_its_last_whole_packet(tmp_path, engine, direct, name):
     with loop_ext4(tmp_path, mib=6) as mnt:
         path = mnt / name
-        w = open_writer(path, "pcapng" if "pcapng" in name else "pcap", engine=engine)
+        w = open_writer(path, "pcapng" if "pcapng" in name else "pcap", engine=engine,
+                        direct=direct)
         with pytest.raises(WriteError) as info:
             write_frames(w, 0, 100_000)
         w.close()
@@ -80,13 +81,13 @@ def test_disk_full_ends_the_file_at_its_last_whole_packet(tmp_path, engine, name
             assert r.returncode == 0, r.stderr
 
 
-@pytest.mark.parametrize("engine", ["write", "uring"])
-def test_io_error_leaves_the_file_as_last_written(tmp_path, engine):
+@pytest.mark.parametrize("engine,direct", [("write", False), ("uring", False), ("uring", True)])
+def test_io_error_leaves_the_file_as_last_written(tmp_path, engine, direct):
     """After an ext4 shutdown every write fails with EIO (and ftruncate
     too): the file holds what was written before, whole."""
     with loop_ext4(tmp_path, mib=32) as mnt:
         path = mnt / "eio.pcapng"
-        w = open_writer(path, engine=engine)
+        w = open_writer(path, engine=engine, direct=direct)
         write_frames(w, 0, 2000)
         w.flush()
         shut_down(mnt)
@@ -104,7 +105,7 @@ def test_io_error_leaves_the_file_as_last_written(tmp_path, engine):
 def frozen_after(path, n):
     """A writer with two small io_uring buffers whose first ``n`` frames
     reached the disk; then the file system is frozen."""
-    w = open_writer(path, engine="uring", buffers=2, buffer_size=65536)
+    w = open_writer(path, engine="uring", buffers=2, buffer_size=65536, direct=True)
     write_frames(w, 0, n)
     w.flush()
     freeze(path.parent)
@@ -156,20 +157,22 @@ def test_a_stalled_disk_gives_up_at_the_deadline(tmp_path):
         assert got[:500] == [frame(i) for i in range(500)]
 
 
-def test_auto_writes_with_write2_where_o_direct_is_refused(tmp_path):
-    ref = reference(tmp_path / "ref.pcapng", 3000, engine="uring")
+def test_where_o_direct_is_refused_io_uring_writes_through_the_page_cache(tmp_path):
+    ref = reference(tmp_path / "ref.pcapng", 3000, engine="uring", direct=True)
     with ramfs(tmp_path) as mnt:
-        for engine, writer, direct in (("auto", "write", None), ("uring", "io_uring", False)):
+        for engine, direct in (("auto", False), ("uring", False), ("auto", True),
+                               ("uring", True)):
             notices = []
-            path = mnt / f"{engine}.pcapng"
-            w = open_writer(path, engine=engine, notice=notices.append)
+            path = mnt / f"{engine}-{direct}.pcapng"
+            w = open_writer(path, engine=engine, direct=direct, notice=notices.append)
             write_frames(w, 0, 3000)
             w.write_stats(received=3000, start_ns=TS0, end_ns=TS0 + 1)
             st = w.stats()
             w.close()
-            assert st["writer"] == writer and st.get("direct_io") is direct, st
+            assert st["writer"] == "io_uring" and st.get("direct_io") is False, st
+            # a notice only where O_DIRECT was asked for
             assert notices == ([f"pyxring: {mnt} does not take O_DIRECT; writing {path} "
-                                f"with write(2)"] if engine == "auto" else [])
+                                f"through the page cache"] if direct else [])
             assert path.read_bytes() == ref
 
 

@@ -6,9 +6,10 @@
 ``open_writer`` puts the stages together from its options; every
 combination has the same API (``write_batch``, ``write``, ``add_interface``,
 ``write_stats``, ``flush``, ``close``).  The output engine is chosen per
-file: io_uring with registered buffers and O_DIRECT for regular files where
-the kernel and the file system take them (``engine="auto"``), otherwise
-write(2), with one notice saying why.
+file: io_uring with registered buffers for regular files where the kernel
+allows it (``engine="auto"``), otherwise write(2), with one notice saying
+why.  Through the page cache by default: it absorbs the disk's own stalls,
+which with O_DIRECT (``direct=True``) reach the capture ring.
 """
 import errno as _errno
 import os
@@ -55,7 +56,7 @@ def _direct_open(path, flags):
         raise
 
 
-def _open_output(path, engine, buffers, buffer_size, notice, flags):
+def _open_output(path, engine, buffers, buffer_size, notice, flags, direct):
     """The file output stage for ``path`` (a name, "-" or a file object)."""
     if path == "-" or hasattr(path, "fileno"):
         if engine == "uring":
@@ -74,23 +75,26 @@ def _open_output(path, engine, buffers, buffer_size, notice, flags):
                 raise PyxringError(f"--writer uring needs a regular file; {name} is not one")
             return FdOutput(os.open(name, flags, 0o666), name)
         from pyxring.writer._uring import UringOutput, UringUnavailable
-        fd, why = _direct_open(name, flags)
+        fd = None
+        if direct:
+            fd, why = _direct_open(name, flags)
+            if fd is None:
+                # without O_DIRECT io_uring is still asynchronous
+                notice(f"pyxring: {why}; writing {name} through the page cache")
         direct = fd is not None
-        if fd is None and engine == "uring":
-            # io_uring was asked for: without O_DIRECT it is still asynchronous
+        if fd is None:
             fd = os.open(name, flags, 0o666)
-        if fd is not None:
-            try:
-                return UringOutput(fd, name, direct, buffers or URING_BUFFERS,
-                                   buffer_size or URING_BUFFER_SIZE)
-            except UringUnavailable as exc:
-                os.close(fd)
-                if engine == "uring":
-                    raise PyxringError(f"--writer uring: {exc}") from None
-                why = f"io_uring unavailable ({exc})"
-            except BaseException:
-                os.close(fd)
-                raise
+        try:
+            return UringOutput(fd, name, direct, buffers or URING_BUFFERS,
+                               buffer_size or URING_BUFFER_SIZE)
+        except UringUnavailable as exc:
+            os.close(fd)
+            if engine == "uring":
+                raise PyxringError(f"--writer uring: {exc}") from None
+            why = f"io_uring unavailable ({exc})"
+        except BaseException:
+            os.close(fd)
+            raise
         notice(f"pyxring: {why}; writing {name} with write(2)")
         return FdOutput(os.open(name, flags, 0o666), name)
     except OSError as exc:
@@ -98,7 +102,7 @@ def _open_output(path, engine, buffers, buffer_size, notice, flags):
 
 
 def open_output(path, *, compression="auto", level=None, engine="auto", buffers=None,
-                buffer_size=None, notice=None):
+                buffer_size=None, direct=False, notice=None):
     """The byte stages of a capture file: an optional codec (``compression``
     ``"auto"``: by the name) on top of the chosen output, for a record
     formatter to write into (``Writer``, or ``pyxring.convert``'s); an
@@ -114,7 +118,8 @@ def open_output(path, *, compression="auto", level=None, engine="auto", buffers=
     elif compression != "none":
         codec = compression
     flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_TRUNC
-    sink = _open_output(path, engine, buffers, buffer_size, notice or _stderr_notice, flags)
+    sink = _open_output(path, engine, buffers, buffer_size, notice or _stderr_notice, flags,
+                        direct)
     if codec is None:
         return sink, sink
     try:
@@ -129,7 +134,8 @@ def open_output(path, *, compression="auto", level=None, engine="auto", buffers=
 
 
 def open_file(path, format="pcapng", interfaces=(), *, precision="ns", compression="auto",
-              level=None, engine="auto", buffers=None, buffer_size=None, notice=None):
+              level=None, engine="auto", buffers=None, buffer_size=None, direct=False,
+              notice=None):
     """One capture file (no rotation): the record stage on top of an
     optional codec on top of the chosen output; an existing file is replaced."""
     if format not in FORMATS:
@@ -140,7 +146,8 @@ def open_file(path, format="pcapng", interfaces=(), *, precision="ns", compressi
     for iface in interfaces:
         check_interface(iface["linktype"], iface["snaplen"])
     out, sink = open_output(path, compression=compression, level=level, engine=engine,
-                            buffers=buffers, buffer_size=buffer_size, notice=notice)
+                            buffers=buffers, buffer_size=buffer_size, direct=direct,
+                            notice=notice)
     try:
         return Writer(out, sink, format, interfaces, precision)
     except BaseException:
@@ -153,7 +160,7 @@ def open_file(path, format="pcapng", interfaces=(), *, precision="ns", compressi
 
 def open_writer(path, format="pcapng", *, linktype=1, snaplen=262144, precision="ns",
                 ifname=None, ifdescription=None, interfaces=None, compression="auto", level=None,
-                engine="auto", buffers=None, buffer_size=None, rotate_size=None,
+                engine="auto", buffers=None, buffer_size=None, direct=False, rotate_size=None,
                 rotate_seconds=None, rotate_align=False, max_files=None, post_rotate=None,
                 stats=None, notice=None):
     """Open ``path`` (``"-"`` for standard output, or an open binary file)
@@ -168,7 +175,9 @@ def open_writer(path, format="pcapng", *, linktype=1, snaplen=262144, precision=
     ``compression``: ``"auto"`` (by the name: .gz, .zst, .lz4), ``"none"``,
     ``"gzip"``, ``"zstd"``, ``"lz4"``.  ``engine``: ``"auto"`` (io_uring for
     regular files where possible), ``"uring"``, ``"write"``; ``buffers`` and
-    ``buffer_size`` size io_uring's registered buffers.
+    ``buffer_size`` size io_uring's registered buffers; ``direct`` writes
+    them with O_DIRECT where the file system takes it (less CPU, and the
+    page cache left alone, but a disk that stalls stalls the capture).
 
     Rotation, with tcpdump's names: ``rotate_size`` (bytes, tcpdump's
     ``-C`` times 1,000,000), ``rotate_seconds`` (``-G``; the name is a
@@ -187,7 +196,7 @@ def open_writer(path, format="pcapng", *, linktype=1, snaplen=262144, precision=
             iface["description"] = ifdescription
         interfaces = [iface]
     options = dict(precision=precision, compression=compression, level=level, engine=engine,
-                   buffers=buffers, buffer_size=buffer_size, notice=notice)
+                   buffers=buffers, buffer_size=buffer_size, direct=direct, notice=notice)
     if rotate_size or rotate_seconds or post_rotate or max_files:
         from pyxring.writer.rotation import Rotation, RotatingWriter
         rotation = Rotation(size=rotate_size, seconds=rotate_seconds, align=rotate_align,
