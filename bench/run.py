@@ -577,6 +577,26 @@ def summarize_runs(runs):
     return out
 
 
+def median_range(runs, key):
+    """(median, min, max) of ``key`` over the runs that have it, or None."""
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    if not vals:
+        return None
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def median_cell(runs, key, digits=3):
+    """A table cell: 'median (min–max)' of ``key`` over the runs, the one
+    value when they agree, or '–'."""
+    v = median_range(runs, key)
+    if v is None:
+        return "–"
+    m, lo, hi = v
+    if lo == hi:
+        return f"{m:,.{digits}f}"
+    return f"{m:,.{digits}f} ({lo:,.{digits}f}–{hi:,.{digits}f})"
+
+
 def point_name(rate):
     return "unlimited" if not rate else f"{rate // 1000}k" if rate >= 1000 else str(rate)
 

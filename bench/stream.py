@@ -27,13 +27,13 @@ import platform
 import re
 import shutil
 import socket
-import statistics
 import sys
 import tempfile
 import time
 
 from bench.run import (CONSUMER_CPU, GEN_CPU, RESULTS, ROOT, Proc, cpu_seconds,
-                       parse_tcpdump_like, preflight, rotated, run_generator, sigterm_interrupts)
+                       median_cell, parse_tcpdump_like, preflight, rotated,
+                       run_generator, sigterm_interrupts)
 from bench.writer import FRAME_LEN, trafgen_config
 
 FULL_RATES = [20_000, 50_000, 100_000, 0]
@@ -143,22 +143,6 @@ def one_run(tool, host, url, cfg, rate, count, outdir):
     return run
 
 
-def med(runs, key):
-    vals = [r[key] for r in runs if r.get(key) is not None]
-    if not vals:
-        return None
-    return statistics.median(vals), min(vals), max(vals)
-
-
-def fmt(v, digits=3):
-    if v is None:
-        return "–"
-    m, lo, hi = v
-    if lo == hi:
-        return f"{m:,.{digits}f}"
-    return f"{m:,.{digits}f} ({lo:,.{digits}f}–{hi:,.{digits}f})"
-
-
 def write_markdown(results, path):
     lines = [f"# Streaming into NATS JetStream ({results['started']}"
              f"{', quick' if results['quick'] else ''})", "",
@@ -179,12 +163,12 @@ def write_markdown(results, path):
                 continue
             sus = [r.get("sustained") for r in runs if "sustained" in r]
             lines.append(" | ".join([
-                f"| {tool}", point, fmt(med(runs, "achieved_pps"), 0),
-                fmt(med(runs, "achieved_mb_s"), 1), fmt(med(runs, "captured"), 0),
-                fmt(med(runs, "kernel_dropped"), 0), fmt(med(runs, "published"), 0),
-                fmt(med(runs, "acknowledged"), 0), fmt(med(runs, "spooled"), 0),
-                fmt(med(runs, "stream_dropped"), 0), fmt(med(runs, "cpu_us_per_pkt")),
-                fmt(med(runs, "publisher_us_per_pkt")),
+                f"| {tool}", point, median_cell(runs, "achieved_pps", 0),
+                median_cell(runs, "achieved_mb_s", 1), median_cell(runs, "captured", 0),
+                median_cell(runs, "kernel_dropped", 0), median_cell(runs, "published", 0),
+                median_cell(runs, "acknowledged", 0), median_cell(runs, "spooled", 0),
+                median_cell(runs, "stream_dropped", 0), median_cell(runs, "cpu_us_per_pkt"),
+                median_cell(runs, "publisher_us_per_pkt"),
                 (f"{sum(sus)} of {len(sus)}" if sus else "–")]) + " |")
     problems = [r for r in results["raw"] if r["problems"]]
     if problems:

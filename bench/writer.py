@@ -29,14 +29,14 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 from bench.run import (CONSUMER_CPU, GEN_CPU, GHOST_MAC, RESULTS, ROOT, Proc, cpu_seconds,
-                       parse_tcpdump_like, preflight, rotated, run_generator, sigterm_interrupts)
+                       median_cell, parse_tcpdump_like, preflight, rotated,
+                       run_generator, sigterm_interrupts)
 
 FRAME_LEN = 1500
 RING_MIB = 64                  # pyxring's default TPACKET ring: 64 blocks of 1 MiB
@@ -155,22 +155,6 @@ def one_run(tool, lab, cfg, rate, count, outdir, traced):
     return run
 
 
-def med(runs, key):
-    vals = [r[key] for r in runs if r.get(key) is not None]
-    if not vals:
-        return None
-    return statistics.median(vals), min(vals), max(vals)
-
-
-def fmt(v, digits=3):
-    if v is None:
-        return "–"
-    m, lo, hi = v
-    if lo == hi:
-        return f"{m:,.{digits}f}"
-    return f"{m:,.{digits}f} ({lo:,.{digits}f}–{hi:,.{digits}f})"
-
-
 def write_markdown(results, path):
     lines = [f"# The capture file writer ({results['started']}{', quick' if results['quick'] else ''})",
              "",
@@ -191,10 +175,11 @@ def write_markdown(results, path):
             cpu = [r for r in runs if not r["traced"]]
             traced = [r for r in runs if r["traced"]]
             lines.append(" | ".join([
-                f"| {tool}", point, fmt(med(cpu, "achieved_pps"), 0), fmt(med(cpu, "captured"), 0),
-                fmt(med(cpu, "kernel_dropped"), 0), fmt(med(cpu, "cpu_us_per_pkt")),
-                fmt(med(cpu, "cpu_ms_per_mb")), fmt(med(traced, "longest_write_syscall_ms"), 2),
-                fmt(med(cpu, "longest_wait_ms"), 1), fmt(med(cpu, "full_waits"), 0)]) + " |")
+                f"| {tool}", point, median_cell(cpu, "achieved_pps", 0),
+                median_cell(cpu, "captured", 0), median_cell(cpu, "kernel_dropped", 0),
+                median_cell(cpu, "cpu_us_per_pkt"), median_cell(cpu, "cpu_ms_per_mb"),
+                median_cell(traced, "longest_write_syscall_ms", 2),
+                median_cell(cpu, "longest_wait_ms", 1), median_cell(cpu, "full_waits", 0)]) + " |")
     problems = [r for r in results["raw"] if r["problems"]]
     if problems:
         lines += ["", "Runs with problems:", ""]
