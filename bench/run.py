@@ -132,16 +132,22 @@ def cpu_ticks(cpu):
     return None
 
 
-def cpu_seconds(pid):
-    """On-CPU time of all threads of ``pid`` (schedstat: nanoseconds)."""
+def cpu_seconds(pid, thread=None):
+    """On-CPU time of all threads of ``pid`` (schedstat: nanoseconds), or
+    of those named ``thread`` only (None if that can't be read)."""
     total = 0
     try:
         for tid in os.listdir(f"/proc/{pid}/task"):
+            if thread is not None:
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    if f.read().strip() != thread:
+                        continue
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
                 total += int(f.read().split()[0])
         return total / 1e9
     except (OSError, ValueError, IndexError):
-        pass
+        if thread is not None:
+            return None
     try:   # fall back to utime+stime in clock ticks
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()

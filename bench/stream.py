@@ -55,17 +55,7 @@ def argv_for(tool, iface, url, outdir):
 
 def publisher_cpu(pid):
     """On-CPU seconds of the publisher thread (named pyxring-stream)."""
-    total = 0
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                if f.read().strip() != "pyxring-stream":
-                    continue
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return total / 1e9
+    return cpu_seconds(pid, thread="pyxring-stream")
 
 
 def wait_settled(pid, limit=60.0):
