@@ -20,7 +20,6 @@ Results: bench/results/columns.{json,md} (quick-columns.* with --quick,
 which is a smoke test: fewer frames, one block of pairs, short runs).
 """
 import argparse
-import json
 import os
 import random
 import statistics
@@ -471,12 +470,8 @@ def main(argv=None):
     else:
         results["live"] = {"skipped": "--no-live"}
     results["targets"] = targets(results)
-    os.makedirs(args.out, exist_ok=True)
     stem = "quick-columns" if args.quick else "columns"
-    with open(os.path.join(args.out, stem + ".json"), "w") as f:
-        json.dump(results, f, indent=1)
-    write_markdown(results, os.path.join(args.out, stem + ".md"))
-    print(f"columns: results in {os.path.relpath(args.out)}/{stem}.{{json,md}}", file=sys.stderr)
+    bench.save_results(results, args.out, stem, write_markdown, "columns")
     return 0
 
 

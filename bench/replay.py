@@ -24,7 +24,6 @@ from wait4) per packet.  Runs are interleaved (every tool's run 1, then run
 which is a smoke test: its figures are provisional).
 """
 import argparse
-import json
 import os
 import platform
 import re
@@ -38,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from bench.run import (CONSUMER_CPU, GEN_CPU, RESULTS, ROOT, Proc, preflight, rotated,
+from bench.run import (CONSUMER_CPU, GEN_CPU, RESULTS, ROOT, Proc, preflight, rotated, save_results,
                        sigterm_interrupts, traffic_lab)
 
 GHOST_MAC, GHOST_IP = "02:00:00:00:00:77", ".77"
@@ -308,12 +307,8 @@ def main(argv=None):
         if by_tool:
             results["points"][point] = by_tool
     results["interrupted"] = interrupted
-    os.makedirs(args.out, exist_ok=True)
     stem = "quick-replay" if args.quick else "replay"
-    with open(os.path.join(args.out, stem + ".json"), "w") as f:
-        json.dump(results, f, indent=1)
-    write_markdown(results, os.path.join(args.out, stem + ".md"))
-    print(f"bench.replay: results in {os.path.relpath(args.out)}/{stem}.{{json,md}}", file=sys.stderr)
+    save_results(results, args.out, stem, write_markdown, "bench.replay")
     return 1 if interrupted else 0
 
 

@@ -603,6 +603,16 @@ def median_cell(runs, key, digits=3):
     return f"{m:,.{digits}f} ({lo:,.{digits}f}–{hi:,.{digits}f})"
 
 
+def save_results(results, out, stem, write_markdown, prog):
+    """``out``/``stem``.json (every run) and .md (``write_markdown``'s
+    table), and a line saying where they are."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, stem + ".json"), "w") as f:
+        json.dump(results, f, indent=1)
+    write_markdown(results, os.path.join(out, stem + ".md"))
+    print(f"{prog}: results in {os.path.relpath(out)}/{stem}.{{json,md}}", file=sys.stderr)
+
+
 def point_name(rate):
     return "unlimited" if not rate else f"{rate // 1000}k" if rate >= 1000 else str(rate)
 

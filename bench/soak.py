@@ -33,7 +33,6 @@ Results: ``bench/results/soak.{md,json}`` (``quick-soak.*`` with --quick).
 Exit status 0 when every run passed, 1 otherwise.
 """
 import argparse
-import json
 import os
 import platform
 import re
@@ -46,8 +45,8 @@ import threading
 import time
 import warnings
 
-from bench.run import (CONSUMER_CPU, GHOST_MAC, RESULTS, ROOT, Proc, parse_tcpdump_like,
-                       preflight, run_generator, sigterm_interrupts, traffic_lab)
+from bench.run import (CONSUMER_CPU, GHOST_MAC, RESULTS, ROOT, Proc, parse_tcpdump_like, preflight,
+                       run_generator, save_results, sigterm_interrupts, traffic_lab)
 
 FULL_FRAMES = 10_000_000
 QUICK_FRAMES = 100_000
@@ -413,12 +412,8 @@ def main(argv=None):
         print("soak: interrupted; writing what was run", file=sys.stderr)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    os.makedirs(args.out, exist_ok=True)
     stem = "quick-soak" if args.quick else "soak"
-    with open(os.path.join(args.out, stem + ".json"), "w") as f:
-        json.dump(results, f, indent=1)
-    write_markdown(results, os.path.join(args.out, stem + ".md"))
-    print(f"soak: results in {os.path.relpath(args.out)}/{stem}.{{json,md}}", file=sys.stderr)
+    save_results(results, args.out, stem, write_markdown, "soak")
     failed = interrupted or any(r["problems"] for r in results["runs"])
     return 1 if failed else 0
 

@@ -21,7 +21,6 @@ dropped.  Results: ``bench/results/stream.{json,md}`` (``quick-stream.*``
 with ``--quick``).
 """
 import argparse
-import json
 import os
 import platform
 import re
@@ -31,9 +30,9 @@ import sys
 import tempfile
 import time
 
-from bench.run import (CONSUMER_CPU, GEN_CPU, RESULTS, ROOT, Proc, cpu_seconds,
-                       median_cell, parse_tcpdump_like, preflight, rotated,
-                       run_generator, sigterm_interrupts)
+from bench.run import (CONSUMER_CPU, GEN_CPU, RESULTS, ROOT, Proc, cpu_seconds, median_cell,
+                       parse_tcpdump_like, preflight, rotated, run_generator, save_results,
+                       sigterm_interrupts)
 from bench.writer import FRAME_LEN, trafgen_config
 
 FULL_RATES = [20_000, 50_000, 100_000, 0]
@@ -230,13 +229,8 @@ def main(argv=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(outdir, ignore_errors=True)
-    os.makedirs(args.out, exist_ok=True)
     stem = "quick-stream" if args.quick else "stream"
-    with open(os.path.join(args.out, stem + ".json"), "w") as f:
-        json.dump(results, f, indent=1)
-    write_markdown(results, os.path.join(args.out, stem + ".md"))
-    print(f"bench.stream: results in {os.path.relpath(args.out)}/{stem}.{{json,md}}",
-          file=sys.stderr)
+    save_results(results, args.out, stem, write_markdown, "bench.stream")
     return 1 if interrupted else 0
 
 

@@ -289,12 +289,9 @@ def main(argv=None):
            "file_mb": os.path.getsize(path) / 1e6,
            "args": " ".join(argv if argv is not None else sys.argv[1:])}
     res["results"], res["top"] = measure(path, packets, runs, sample)
-    os.makedirs(args.out, exist_ok=True)
     stem = "quick-talkers" if args.quick else "talkers"
-    with open(os.path.join(args.out, stem + ".json"), "w") as f:
-        json.dump(res, f, indent=1)
-    write_markdown(res, os.path.join(args.out, stem + ".md"))
-    print(f"talkers: results in {os.path.relpath(args.out)}/{stem}.{{json,md}}", file=sys.stderr)
+    from bench.run import save_results      # not at the top: the timed jobs import this file
+    save_results(res, args.out, stem, write_markdown, "talkers")
     bad = [t for t, r in res["results"].items() if not r["same_answer"]]
     if bad:
         print(f"talkers: different answers from {', '.join(bad)}", file=sys.stderr)

@@ -22,7 +22,6 @@ recorded from the CPU runs too.  Results: ``bench/results/writer.{json,md}``
 (``quick-writer.*`` with ``--quick``).
 """
 import argparse
-import json
 import os
 import platform
 import re
@@ -35,8 +34,8 @@ import tempfile
 import time
 
 from bench.run import (CONSUMER_CPU, GEN_CPU, GHOST_MAC, RESULTS, ROOT, Proc, cpu_seconds,
-                       median_cell, parse_tcpdump_like, preflight, rotated,
-                       run_generator, sigterm_interrupts)
+                       median_cell, parse_tcpdump_like, preflight, rotated, run_generator,
+                       save_results, sigterm_interrupts)
 
 FRAME_LEN = 1500
 RING_MIB = 64                  # pyxring's default TPACKET ring: 64 blocks of 1 MiB
@@ -242,13 +241,8 @@ def main(argv=None):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(outdir, ignore_errors=True)
-    os.makedirs(args.out, exist_ok=True)
     stem = "quick-writer" if args.quick else "writer"
-    with open(os.path.join(args.out, stem + ".json"), "w") as f:
-        json.dump(results, f, indent=1)
-    write_markdown(results, os.path.join(args.out, stem + ".md"))
-    print(f"bench.writer: results in {os.path.relpath(args.out)}/{stem}.{{json,md}}",
-          file=sys.stderr)
+    save_results(results, args.out, stem, write_markdown, "bench.writer")
     return 1 if interrupted else 0
 
 
