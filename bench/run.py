@@ -156,20 +156,28 @@ def cpu_seconds(pid, thread=None):
         return None
 
 
+def wait_cpu_quiet(pid, samples, below, limit):
+    """Until ``samples`` 100 ms samples in a row each saw less than
+    ``below`` seconds of CPU of ``pid`` (or ``limit`` seconds): its CPU
+    seconds at the last sample read (None if none could be)."""
+    deadline = time.monotonic() + limit
+    quiet, last = 0, cpu_seconds(pid)
+    while quiet < samples and time.monotonic() < deadline and last is not None:
+        time.sleep(0.1)
+        now = cpu_seconds(pid)
+        if now is None:
+            break
+        quiet = quiet + 1 if now - last < below else 0
+        last = now
+    return last
+
+
 def wait_idle(pid, at_least, limit=20.0):
     """For a consumer that doesn't say when it is ready: wait ``at_least``
     seconds, then until its start-up CPU burst is over (three 100 ms
     samples with almost no CPU) - it is then blocked waiting for packets."""
     time.sleep(at_least)
-    deadline = time.monotonic() + limit
-    quiet, last = 0, cpu_seconds(pid)
-    while quiet < 3 and time.monotonic() < deadline and last is not None:
-        time.sleep(0.1)
-        now = cpu_seconds(pid)
-        if now is None:
-            return
-        quiet = quiet + 1 if now - last < 0.002 else 0
-        last = now
+    wait_cpu_quiet(pid, 3, 0.002, limit)
 
 
 def peak_rss_mib(pid):

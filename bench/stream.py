@@ -32,7 +32,7 @@ import time
 
 from bench.run import (CONSUMER_CPU, GEN_CPU, RESULTS, ROOT, Proc, cpu_seconds, median_cell,
                        parse_tcpdump_like, preflight, rotated, run_generator, save_results,
-                       sigterm_interrupts)
+                       sigterm_interrupts, wait_cpu_quiet)
 from bench.writer import FRAME_LEN, trafgen_config
 
 FULL_RATES = [20_000, 50_000, 100_000, 0]
@@ -60,16 +60,7 @@ def publisher_cpu(pid):
 def wait_settled(pid, limit=60.0):
     """Until the process has used almost no CPU for half a second (its
     publisher has every acknowledgement): its CPU then."""
-    deadline = time.monotonic() + limit
-    quiet, last = 0, cpu_seconds(pid)
-    while quiet < 5 and time.monotonic() < deadline and last is not None:
-        time.sleep(0.1)
-        now = cpu_seconds(pid)
-        if now is None:
-            break
-        quiet = quiet + 1 if now - last < 0.003 else 0
-        last = now
-    return last
+    return wait_cpu_quiet(pid, 5, 0.003, limit)
 
 
 def stream_numbers(text):
