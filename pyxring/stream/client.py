@@ -10,6 +10,9 @@ import asyncio
 from pyxring.errors import PyxringError
 
 CONNECT_TIMEOUT = 5.0        # seconds for the first connection, every server tried
+# a cluster just (re)started answers JetStream requests only once it has
+# elected its meta leader: requests that time out are asked again this long
+JETSTREAM_READY_WAIT = 20.0
 RECONNECT_WAIT = 0.25        # between reconnection attempts (nats-py's default: 2 s)
 
 
@@ -96,11 +99,20 @@ def stream_name_for(prefix):
 
 async def jetstream(nc, url):
     """The JetStream context, checked: a server without JetStream is a
-    StreamError naming it."""
+    StreamError naming it; one that doesn't answer yet (a cluster electing
+    its leader) is asked again for JETSTREAM_READY_WAIT seconds."""
     from nats.js.errors import APIError, ServiceUnavailableError
     js = nc.jetstream()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + JETSTREAM_READY_WAIT
     try:
-        await js.account_info()
+        while True:
+            try:
+                await js.account_info()
+                break
+            except asyncio.TimeoutError:
+                if loop.time() >= deadline:
+                    raise
     except ServiceUnavailableError:
         raise StreamError(f"the NATS server at {url} has no JetStream "
                           f"(start it with -js, or 'jetstream {{}}' in its configuration)") from None
