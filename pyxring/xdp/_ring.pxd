@@ -93,6 +93,24 @@ cdef inline uint32_t ring_in_flight(xring *r) noexcept nogil:
     return r.cached_prod - load_acquire_u32(r.consumer)
 
 
+cdef inline uint32_t fill_ring_entries(uint32_t chunks) noexcept nogil:
+    """Slots a fill ring needs so that handing ``chunks`` chunks back never
+    finds it full: a power of two of at least twice ``chunks`` (and 64).
+
+    The kernel takes fill entries through a private copy of the consumer
+    index and stores the shared one only when it flushes, after it has
+    published the RX descriptors of those chunks (xsk_flush in
+    net/xdp/xsk.c: RX producer first, then the fill consumer).  A consumer
+    quick enough can take a chunk off the RX ring and give it back while
+    the chunk's old fill slot still reads as taken, so a chunk may count
+    twice for a moment; a ring only as big as the chunk count then has no
+    room for a batch being handed back."""
+    cdef uint64_t size = 64
+    while size < <uint64_t>chunks * 2:
+        size <<= 1
+    return <uint32_t>size
+
+
 # --- consumer side (RX, completion) ---
 
 cdef inline uint32_t ring_peek(xring *r, uint32_t n, uint32_t *idx) noexcept nogil:

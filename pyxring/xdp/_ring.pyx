@@ -10,7 +10,13 @@ from libc.stdint cimport uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 
 from pyxring.xdp._ring cimport (xring, ring_init, ring_free, ring_reserve, ring_submit,
-                                ring_peek, ring_cancel, ring_release, ring_addr)
+                                ring_peek, ring_cancel, ring_release, ring_addr,
+                                fill_ring_entries as _fill_ring_entries)
+
+
+def fill_ring_entries(uint32_t chunks):
+    """The fill ring size the socket asks for, for ``chunks`` chunks."""
+    return _fill_ring_entries(chunks)
 
 
 cdef class FakeRing:
@@ -18,6 +24,7 @@ cdef class FakeRing:
     cdef uint32_t *shared      # producer, consumer, flags
     cdef uint64_t *entries
     cdef readonly bint is_producer
+    cdef object kernel_cons    # kernel_take's private consumer index
 
     def __cinit__(self, uint32_t size, bint is_producer, uint32_t start=0):
         if size == 0 or size & (size - 1):
@@ -92,3 +99,22 @@ cdef class FakeRing:
         out = [self.entries[(cons + i) & self.r.mask] for i in range(n)]
         self.shared[1] = cons + n
         return out
+
+    def kernel_take(self, uint32_t n):
+        """Consume up to ``n`` entries the way the kernel takes fill
+        entries: through its private index, the shared one left as it was
+        until ``kernel_publish``."""
+        if self.kernel_cons is None:
+            self.kernel_cons = self.shared[1]
+        cdef uint32_t cons = self.kernel_cons
+        cdef uint32_t avail = self.shared[0] - cons
+        if n > avail:
+            n = avail
+        out = [self.entries[(cons + i) & self.r.mask] for i in range(n)]
+        self.kernel_cons = <uint32_t>(cons + n)
+        return out
+
+    def kernel_publish(self):
+        """Store the private consumer index of ``kernel_take`` (a flush)."""
+        if self.kernel_cons is not None:
+            self.shared[1] = self.kernel_cons

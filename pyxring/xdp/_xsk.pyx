@@ -33,7 +33,7 @@ from pyxring.includes.atomics cimport load_acquire_u32
 from pyxring.includes.file_io cimport madvise, MADV_HUGEPAGE, MADV_POPULATE_WRITE
 from pyxring.xdp._ring cimport (xring, ring_init, ring_free, ring_reserve, ring_submit,
                                 ring_peek, ring_cancel, ring_release, ring_needs_wakeup,
-                                ring_addr, ring_desc, ring_in_flight)
+                                ring_addr, ring_desc, ring_in_flight, fill_ring_entries)
 from pyxring.includes.tx_port cimport tx_port, TX_PORT_CAPSULE
 
 import errno as _errno
@@ -224,11 +224,10 @@ cdef class XskSource(Source):
         self.need_wakeup = need_wakeup
         self.multi_buffer = multi_buffer
         self.nqueues = len(self.queue_ids)
-        # each queue's fill ring must take all of that queue's chunks at once
+        # each queue's fill ring must take back any batch of that queue's
+        # chunks at any moment, also while the kernel's consumer index lags
         per_q = self.rx_frames // self.nqueues if rx else 0
-        self.fill_ring_size = 1
-        while self.fill_ring_size < max(per_q, 64):
-            self.fill_ring_size <<= 1
+        self.fill_ring_size = fill_ring_entries(per_q)
         self.umem_size = <size_t>frame_size * frame_count
         self._map_umem()
         self.qs = <xsk_queue *>calloc(self.nqueues, sizeof(xsk_queue))
@@ -667,7 +666,7 @@ cdef class XskSource(Source):
                 n += 1
         if n == 0:
             return
-        # never fails: a queue's fill ring has room for all of its chunks
+        # never fails: the fill ring is sized for it (see fill_ring_entries)
         if ring_reserve(fq, n, &idx) != n:
             return
         for i in range(hold.n):
