@@ -83,4 +83,20 @@ def test_one_short_soak_run_passes(backend):
     assert run["wanted"] == 10_000 == run["received"] == run["captured"] + run["dropped"]
     assert run["in_file"] == run["captured"] and run["isb"] == [run["received"], run["dropped"]]
     if backend.startswith("xdp"):
-        assert run["umem"]["fill_ring_level"] == run["umem"]["rx_frames"] == 1024
+        assert run["umem"]["rx_frames"] == 1024 and run["umem"]["frames_held"] == 0
+        assert run["umem"]["fill_ring_level"] >= (1023 if run["dropped"] else 1024)
+
+
+def test_umem_judged_to_the_chunk():
+    def judge(**extra):
+        run = {"problems": []}
+        soak.judge_umem(run, {k: str(v) for k, v in extra.items()})
+        return run["problems"]
+    assert judge(frames_held=0, fill_ring_level=1024, rx_frames=1024, rx_ring_full=0) == []
+    # one chunk short only after an RX-ring-full drop (the kernel's spare)
+    assert judge(frames_held=0, fill_ring_level=1023, rx_frames=1024, rx_ring_full=7) == []
+    assert "1023 of 1024" in judge(frames_held=0, fill_ring_level=1023, rx_frames=1024,
+                                   rx_ring_full=0)[0]
+    assert judge(frames_held=0, fill_ring_level=1022, rx_frames=1024, rx_ring_full=7)
+    assert judge(frames_held=0, fill_ring_level=1025, rx_frames=1024, rx_ring_full=0)
+    assert "3 held" in judge(frames_held=3, fill_ring_level=1021, rx_frames=1024)[0]
