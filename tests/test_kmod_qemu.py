@@ -250,3 +250,48 @@ def test_kernel_trouble_verdict():
         "MYRING-TAINT": [str(qemu_run.TAINT_MODULE | 512)]}      # W: a warning was printed
     assert len(qemu_run.kernel_trouble(sick)) == 3
     assert qemu_run.kernel_trouble({"MYRING-DMESG": []}) == ["no MYRING-TAINT line"]
+
+
+def test_interrupted_runner_ends_its_guest(tmp_path):
+    # a soak stopped with Ctrl-C or SIGTERM while a guest runs must not leave
+    # the guest running (it is started in a session of its own)
+    if not shutil.which("qemu-system-x86_64") or not glob.glob("/boot/vmlinuz-*-amd64"):
+        if ON_CI:
+            pytest.fail("missing on CI: qemu-system-x86_64 or a Debian kernel (make setup installs them)")
+        pytest.skip("no qemu-system-x86_64 or kernel")
+    import sys
+    import textwrap
+    kernel = sorted(glob.glob("/boot/vmlinuz-*-amd64"))[-1]
+    initrd = tmp_path / "empty.cpio"
+    initrd.write_bytes(b"")
+    log = tmp_path / "guest.log"
+    child = textwrap.dedent(f"""
+        import importlib.util, signal
+        spec = importlib.util.spec_from_file_location("r", {os.path.join(KMOD, "qemu", "run.py")!r})
+        r = importlib.util.module_from_spec(spec); spec.loader.exec_module(r)
+        def stop(*_):
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGALRM, stop)
+        signal.alarm(2)
+        try:
+            r.run_qemu({kernel!r}, {str(initrd)!r}, 120, {str(log)!r})
+        except KeyboardInterrupt:
+            raise SystemExit(130)
+        raise SystemExit(0)
+        """)
+    p = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 130, p.stderr       # still booting when interrupted
+    left = [int(pid) for pid in os.listdir("/proc")
+            if pid.isdigit() and _cmdline_has(pid, str(initrd))]
+    for pid in left:              # this test's own guest (its initrd path), by PID
+        os.kill(pid, 9)
+    assert not left, f"guest qemu left running: {left}"
+    assert log.exists()
+
+
+def _cmdline_has(pid, text):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return text.encode() in f.read()
+    except OSError:
+        return False

@@ -230,6 +230,12 @@ def run_qemu(kernel, initrd, timeout, log_path, params=None, disk=None):
             timed_out = True
             os.kill(proc.pid, signal.SIGKILL)   # only the qemu we started
             proc.wait()
+        except BaseException:
+            # interrupted (Ctrl-C, SIGTERM as KeyboardInterrupt): the guest is
+            # in a session of its own, so nothing else would end it
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
     with open(log_path, "rb") as log:
         text = log.read().decode(errors="replace").replace("\r", "")
     return text, timed_out, time.monotonic() - start
