@@ -2,12 +2,14 @@
 the tests: what goes in comes out byte for byte, exactly once, in time
 order; splits under the max payload; the spool when the server is away;
 a collector that is killed and started again; the one-line errors."""
+import asyncio
 import glob
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -20,7 +22,7 @@ import pyxring.stream
 from conftest import ROOT, pyxring_cmd, require_tool
 from pyxring.cli import ExitStatus, main
 from pyxring.stream.producer import StreamSink
-from pyxring.stream.servers import NatsServer
+from pyxring.stream.servers import NatsCluster, NatsServer
 
 CORPUS = sorted(glob.glob(os.path.join(ROOT, "tests", "data", "columns-*.pcap")))
 T0 = 1_764_000_000_000_000_000
@@ -372,6 +374,62 @@ def test_servers_that_cannot_be_used_are_one_line_errors(tmp_path):
     assert code == ExitStatus.ERROR
     assert err.strip() == (f"pyxring: cannot reach the NATS server at nats://127.0.0.1:{port}: "
                            f"connection refused"), err
+
+
+def _js_answer(url):
+    """What one JetStream request to the server at ``url`` gets now."""
+    async def ask():
+        import nats
+        nc = await nats.connect(url, allow_reconnect=False)
+        try:
+            await nc.jetstream().account_info()
+            return "ok"
+        except Exception as exc:
+            return getattr(exc, "err_code", None) or type(exc).__name__
+        finally:
+            await nc.close()
+    return asyncio.run(ask())
+
+
+def test_a_cluster_without_quorum_is_waited_for_not_called_jetstream_less(tmp_path, monkeypatch):
+    """The last server of a cluster answers "temporarily unavailable"
+    (503, 10008) once it has been alone a while; nats-py raises that as
+    the same exception as "no responders".  pyxring asks again while the
+    cluster comes back and says "not ready" (not "no JetStream") when it
+    does not."""
+    require_tool("nats-server")
+    from pyxring.stream import client
+    from pyxring.stream.url import parse_url
+    with NatsCluster(tmp_path / "c") as cluster:
+        alone = cluster.servers[0]
+        for s in cluster.servers[1:]:
+            s.stop()
+        deadline = time.monotonic() + 90
+        while _js_answer(alone.url) != client.JS_TEMPORARILY_UNAVAILABLE:
+            assert time.monotonic() < deadline, "the lone server never said 10008"
+            time.sleep(1)
+        url = parse_url(alone.url + "/pkts")
+
+        async def ready():
+            nc = await client.connect(url, name="test")
+            try:
+                await client.jetstream(nc, url)
+            finally:
+                await nc.close()
+        monkeypatch.setattr(client, "JETSTREAM_READY_WAIT", 1.0)
+        with pytest.raises(client.StreamError) as e:
+            asyncio.run(ready())
+        assert str(e.value) == (f"the NATS server at {url} is not ready for JetStream after 1 s: "
+                                f"JetStream system temporarily unavailable")
+        monkeypatch.setattr(client, "JETSTREAM_READY_WAIT", 60.0)
+        back = threading.Timer(2, lambda: [s.start() for s in cluster.servers[1:]])
+        back.start()
+        try:
+            t0 = time.monotonic()
+            asyncio.run(ready())
+            assert time.monotonic() - t0 >= 1.5          # it did wait for the others
+        finally:
+            back.join()
 
 
 def test_the_duckdb_example_reads_the_parquet_output(server, tmp_path):

@@ -11,8 +11,10 @@ from pyxring.errors import PyxringError
 
 CONNECT_TIMEOUT = 5.0        # seconds for the first connection, every server tried
 # a cluster just (re)started answers JetStream requests only once it has
-# elected its meta leader: requests that time out are asked again this long
+# elected its meta leader: the first request is asked again this long
 JETSTREAM_READY_WAIT = 20.0
+JETSTREAM_RETRY_PAUSE = 0.25
+JS_TEMPORARILY_UNAVAILABLE = 10008     # nats-server's JSClusterNotAvailErr
 RECONNECT_WAIT = 0.25        # between reconnection attempts (nats-py's default: 2 s)
 
 
@@ -99,29 +101,65 @@ def stream_name_for(prefix):
 
 async def jetstream(nc, url):
     """The JetStream context, checked: a server without JetStream is a
-    StreamError naming it; one that doesn't answer yet (a cluster electing
-    its leader) is asked again for JETSTREAM_READY_WAIT seconds."""
+    StreamError naming it.  One that says it has JetStream but doesn't
+    answer yet (a cluster just restarted, still electing its meta leader or
+    bringing its JetStream up) is asked again for JETSTREAM_READY_WAIT
+    seconds."""
     from nats.js.errors import APIError, ServiceUnavailableError
     js = nc.jetstream()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + JETSTREAM_READY_WAIT
-    try:
-        while True:
-            try:
-                await js.account_info()
-                break
-            except asyncio.TimeoutError:
-                if loop.time() >= deadline:
-                    raise
-    except ServiceUnavailableError:
-        raise StreamError(f"the NATS server at {url} has no JetStream "
-                          f"(start it with -js, or 'jetstream {{}}' in its configuration)") from None
-    except APIError as exc:
-        raise StreamError(f"the NATS server at {url} refused JetStream: "
-                          f"{exc.description or exc}") from None
-    except asyncio.TimeoutError:
-        raise StreamError(f"the NATS server at {url} did not answer a JetStream request") from None
-    return js
+    while True:
+        try:
+            await js.account_info()
+            return js
+        except ServiceUnavailableError as exc:
+            # nats-py's 503 is both "no responders" (no err_code) and the
+            # server's "temporarily unavailable"; the first is final only
+            # when the server says it runs no JetStream
+            if exc.err_code is None and not _server_has_jetstream(nc):
+                raise StreamError(f"the NATS server at {url} has no JetStream (start it with "
+                                  f"-js, or 'jetstream {{}}' in its configuration)") from None
+            why = exc.description or "its JetStream API has no responders"
+        except APIError as exc:
+            if exc.err_code != JS_TEMPORARILY_UNAVAILABLE:
+                raise StreamError(f"the NATS server at {url} refused JetStream: "
+                                  f"{exc.description or exc}") from None
+            why = exc.description or "JetStream is temporarily unavailable"
+        except asyncio.TimeoutError:
+            why = "no answer to a JetStream request"
+        if loop.time() >= deadline:
+            raise StreamError(f"the NATS server at {url} is not ready for JetStream after "
+                              f"{JETSTREAM_READY_WAIT:g} s: {why}") from None
+        await asyncio.sleep(JETSTREAM_RETRY_PAUSE)
+
+
+async def patiently(call):
+    """``await call()``, asked again while it fails the way a cluster
+    recovering does (no answer, 503, "temporarily unavailable") for
+    JETSTREAM_READY_WAIT seconds; then, or on any other failure, the
+    failure as it came, for the caller's one-line error."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + JETSTREAM_READY_WAIT
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if not _transient(exc) or loop.time() >= deadline:
+                raise
+        await asyncio.sleep(JETSTREAM_RETRY_PAUSE)
+
+
+def _transient(exc):
+    from nats.js.errors import APIError, ServiceUnavailableError
+    return (isinstance(exc, (asyncio.TimeoutError, ServiceUnavailableError))
+            or isinstance(exc, APIError) and exc.err_code == JS_TEMPORARILY_UNAVAILABLE)
+
+
+def _server_has_jetstream(nc):
+    """What the connected server's INFO says (nats-server sends
+    ``"jetstream": true`` when it runs JetStream and leaves it out when not)."""
+    return bool(getattr(nc, "_server_info", {}).get("jetstream"))
 
 
 async def ensure_stream(js, url, subject, *, name=None, max_bytes=None, replicas=1,
@@ -133,7 +171,7 @@ async def ensure_stream(js, url, subject, *, name=None, max_bytes=None, replicas
     from nats.js import api
     from nats.js.errors import APIError, NotFoundError
     try:
-        found = await js.find_stream_name_by_subject(subject)
+        found = await patiently(lambda: js.find_stream_name_by_subject(subject))
     except NotFoundError:
         found = None
     except asyncio.TimeoutError:
@@ -141,7 +179,7 @@ async def ensure_stream(js, url, subject, *, name=None, max_bytes=None, replicas
                           f"for {subject})") from None
     if found is not None:
         if notice is not None:
-            info = await js.stream_info(found)
+            info = await patiently(lambda: js.stream_info(found))
             _notice_differences(info.config, max_bytes, replicas, notice)
         return found
     name = name or stream_name_for(url.prefix)
@@ -151,7 +189,7 @@ async def ensure_stream(js, url, subject, *, name=None, max_bytes=None, replicas
         max_bytes=max_bytes if max_bytes else -1, max_age=max_age or 0,
         duplicate_window=duplicate_window or 0)
     try:
-        await js.add_stream(config)
+        await patiently(lambda: js.add_stream(config))
     except APIError as exc:
         if exc.err_code == 10058:       # a stream of that name exists with other subjects
             raise StreamError(f"stream {name} exists but does not take {subject}; "

@@ -22,7 +22,7 @@ import threading
 import time
 
 from pyxring.stream import wire
-from pyxring.stream.client import StreamError, connect, jetstream
+from pyxring.stream.client import StreamError, connect, jetstream, patiently
 from pyxring.stream.url import check_subject, parse_url
 
 FETCH_BATCH = 64
@@ -126,7 +126,8 @@ class Consumer:
         try:
             self.js = await jetstream(self.nc, self.url)
             try:
-                self.stream = await self.js.find_stream_name_by_subject(self.subject)
+                self.stream = await patiently(
+                    lambda: self.js.find_stream_name_by_subject(self.subject))
             except NotFoundError:
                 raise StreamError(f"no stream at {self.url} stores {self.subject}") from None
             if self.durable:
@@ -136,14 +137,22 @@ class Consumer:
                 ack_wait=self.ack_wait, max_deliver=-1, max_ack_pending=self.max_ack_pending,
                 inactive_threshold=None if self.durable else self.inactive)
             try:
-                self.psub = await self.js.pull_subscribe(self.subject, durable=self.durable,
-                                                         stream=self.stream, config=config)
+                self.psub = await patiently(lambda: self.js.pull_subscribe(
+                    self.subject, durable=self.durable, stream=self.stream, config=config))
             except APIError as exc:
                 raise StreamError(f"creating the consumer on stream {self.stream}: "
                                   f"{exc.description or exc}") from None
-            info = await self.psub.consumer_info()
+            info = await patiently(self.psub.consumer_info)
             self.name = info.name
             self.ack_wait = info.config.ack_wait or self.ack_wait   # an existing one's own
+        except asyncio.TimeoutError:
+            await self.close()
+            raise StreamError(f"the NATS server at {self.url} did not answer "
+                              f"(setting up the consumer on {self.subject})") from None
+        except APIError as exc:         # still unavailable after the wait
+            await self.close()
+            raise StreamError(f"the NATS server at {self.url} (setting up the consumer on "
+                              f"{self.subject}): {exc.description or exc}") from None
         except BaseException:
             await self.close()
             raise
@@ -152,7 +161,7 @@ class Consumer:
     async def _check_durable(self):
         from nats.js.errors import NotFoundError
         try:
-            info = await self.js.consumer_info(self.stream, self.durable)
+            info = await patiently(lambda: self.js.consumer_info(self.stream, self.durable))
         except NotFoundError:
             return
         want = info.config.filter_subject
@@ -224,7 +233,7 @@ class Consumer:
     async def ack_floor(self):
         """The stream sequence below which every message is acknowledged."""
         try:
-            info = await self.psub.consumer_info()
+            info = await patiently(self.psub.consumer_info)
         except Exception:
             return None
         return info.ack_floor.stream_seq if info.ack_floor else None
@@ -235,7 +244,7 @@ class Consumer:
         one that died: those come again after ``ack_wait``); None when the
         server did not say."""
         try:
-            info = await self.psub.consumer_info()
+            info = await patiently(self.psub.consumer_info)
         except Exception:
             return None
         return (info.num_pending or 0) + (info.num_ack_pending or 0)
