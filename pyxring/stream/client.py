@@ -177,6 +177,9 @@ async def ensure_stream(js, url, subject, *, name=None, max_bytes=None, replicas
     except asyncio.TimeoutError:
         raise StreamError(f"the NATS server at {url} did not answer (looking up the stream "
                           f"for {subject})") from None
+    except APIError as exc:             # still unavailable after the wait
+        raise StreamError(f"the NATS server at {url} (looking up the stream for {subject}): "
+                          f"{exc.description or exc}") from None
     if found is not None:
         if notice is not None:
             info = await patiently(lambda: js.stream_info(found))
