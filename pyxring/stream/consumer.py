@@ -233,7 +233,7 @@ class Consumer:
     async def ack_floor(self):
         """The stream sequence below which every message is acknowledged."""
         try:
-            info = await patiently(self.psub.consumer_info)
+            info = await self.psub.consumer_info()
         except Exception:
             return None
         return info.ack_floor.stream_seq if info.ack_floor else None
@@ -244,7 +244,7 @@ class Consumer:
         one that died: those come again after ``ack_wait``); None when the
         server did not say."""
         try:
-            info = await patiently(self.psub.consumer_info)
+            info = await self.psub.consumer_info()
         except Exception:
             return None
         return (info.num_pending or 0) + (info.num_ack_pending or 0)
