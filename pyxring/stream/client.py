@@ -11,7 +11,8 @@ from pyxring.errors import PyxringError
 
 CONNECT_TIMEOUT = 5.0        # seconds for the first connection, every server tried
 # a cluster just (re)started answers JetStream requests only once it has
-# elected its meta leader: the first request is asked again this long
+# elected its meta leader: the first requests (JetStream, the stream, the
+# consumer) are asked again this long
 JETSTREAM_READY_WAIT = 20.0
 JETSTREAM_RETRY_PAUSE = 0.25
 JS_TEMPORARILY_UNAVAILABLE = 10008     # nats-server's JSClusterNotAvailErr
@@ -107,45 +108,44 @@ async def jetstream(nc, url):
     seconds."""
     from nats.js.errors import APIError, ServiceUnavailableError
     js = nc.jetstream()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + JETSTREAM_READY_WAIT
-    while True:
-        try:
-            await js.account_info()
-            return js
-        except ServiceUnavailableError as exc:
-            # nats-py's 503 is both "no responders" (no err_code) and the
-            # server's "temporarily unavailable"; the first is final only
-            # when the server says it runs no JetStream
-            if exc.err_code is None and not _server_has_jetstream(nc):
-                raise StreamError(f"the NATS server at {url} has no JetStream (start it with "
-                                  f"-js, or 'jetstream {{}}' in its configuration)") from None
-            why = exc.description or "its JetStream API has no responders"
-        except APIError as exc:
-            if exc.err_code != JS_TEMPORARILY_UNAVAILABLE:
-                raise StreamError(f"the NATS server at {url} refused JetStream: "
-                                  f"{exc.description or exc}") from None
-            why = exc.description or "JetStream is temporarily unavailable"
-        except asyncio.TimeoutError:
-            why = "no answer to a JetStream request"
-        if loop.time() >= deadline:
+
+    def no_jetstream(exc):
+        # nats-py's 503 is both "no responders" (no err_code) and the
+        # server's "temporarily unavailable"; the first is final only when
+        # the server says it runs no JetStream
+        return (isinstance(exc, ServiceUnavailableError) and exc.err_code is None
+                and not _server_has_jetstream(nc))
+    try:
+        await patiently(js.account_info, lambda exc: _transient(exc) and not no_jetstream(exc))
+    except Exception as exc:
+        if no_jetstream(exc):
+            raise StreamError(f"the NATS server at {url} has no JetStream (start it with "
+                              f"-js, or 'jetstream {{}}' in its configuration)") from None
+        if _transient(exc):
+            why = ("no answer to a JetStream request" if isinstance(exc, asyncio.TimeoutError)
+                   else exc.description or "its JetStream API has no responders")
             raise StreamError(f"the NATS server at {url} is not ready for JetStream after "
                               f"{JETSTREAM_READY_WAIT:g} s: {why}") from None
-        await asyncio.sleep(JETSTREAM_RETRY_PAUSE)
+        if isinstance(exc, APIError):
+            raise StreamError(f"the NATS server at {url} refused JetStream: "
+                              f"{exc.description or exc}") from None
+        raise
+    return js
 
 
-async def patiently(call):
+async def patiently(call, transient=None):
     """``await call()``, asked again while it fails the way a cluster
-    recovering does (no answer, 503, "temporarily unavailable") for
-    JETSTREAM_READY_WAIT seconds; then, or on any other failure, the
-    failure as it came, for the caller's one-line error."""
+    recovering does (no answer, 503, "temporarily unavailable"; or as
+    ``transient`` judges) for JETSTREAM_READY_WAIT seconds; then, or on any
+    other failure, the failure as it came, for the caller's one-line error."""
+    transient = transient or _transient
     loop = asyncio.get_running_loop()
     deadline = loop.time() + JETSTREAM_READY_WAIT
     while True:
         try:
             return await call()
         except Exception as exc:
-            if not _transient(exc) or loop.time() >= deadline:
+            if not transient(exc) or loop.time() >= deadline:
                 raise
         await asyncio.sleep(JETSTREAM_RETRY_PAUSE)
 
